@@ -1,0 +1,109 @@
+/**
+ * Error classes and the table of stable error codes.
+ *
+ * Every error swarmtune raises on purpose is an {@link OrchestratorError} with a stable `code` from
+ * {@link ErrorCode}. Tests assert the code, never the message text. Codes are never renamed or reused.
+ */
+
+/** Stable machine-readable error codes. Add new ones at the end of their group; never reuse one. */
+export const ErrorCode = {
+  // protocol and wire
+  PROTOCOL_MALFORMED: 'E_PROTOCOL_MALFORMED',
+  PROTOCOL_VERSION: 'E_PROTOCOL_VERSION',
+  PROTOCOL_UNKNOWN_KIND: 'E_PROTOCOL_UNKNOWN_KIND',
+  PROTOCOL_UNEXPECTED: 'E_PROTOCOL_UNEXPECTED',
+  CODEC: 'E_CODEC',
+  // tensors and shapes
+  TENSOR_SHAPE: 'E_TENSOR_SHAPE',
+  TENSOR_DTYPE: 'E_TENSOR_DTYPE',
+  TENSOR_NAME: 'E_TENSOR_NAME',
+  TENSOR_NON_FINITE: 'E_TENSOR_NON_FINITE',
+  // configuration and input files
+  CONFIG_UNKNOWN_KEY: 'E_CONFIG_UNKNOWN_KEY',
+  CONFIG_INVALID: 'E_CONFIG_INVALID',
+  MODEL_FILE: 'E_MODEL_FILE',
+  DATASET: 'E_DATASET',
+  // run-time
+  TIMEOUT: 'E_TIMEOUT',
+  WORKER_LOST: 'E_WORKER_LOST',
+  MODEL_MISMATCH: 'E_MODEL_MISMATCH',
+  NO_WORKERS: 'E_NO_WORKERS',
+  INTERNAL: 'E_INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every deliberate swarmtune error. */
+export class OrchestratorError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = 'OrchestratorError';
+  }
+}
+
+/** Thrown when bytes from a peer are not a valid swarmtune frame (bad msgpack, missing field, wrong version or kind). */
+export class ProtocolError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** Thrown when a tensor cannot be encoded or decoded (byte length, alignment, unknown codec). */
+export class CodecError extends OrchestratorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.CODEC, message, options);
+    this.name = 'CodecError';
+  }
+}
+
+/** Thrown when a tensor's name, shape, dtype or values do not match what the adapter manifest expects. */
+export class ShapeError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'ShapeError';
+  }
+}
+
+/** Thrown at start-up for an unknown, ill-typed or conflicting configuration key. */
+export class ConfigError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Thrown for a missing, truncated or corrupt model or dataset file. */
+export class InputFileError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'InputFileError';
+  }
+}
+
+/** Thrown when a wait passes its deadline. */
+export class TimeoutError extends OrchestratorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Raised (as data, usually) when a worker disconnects or stops answering. */
+export class WorkerLostError extends OrchestratorError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.WORKER_LOST, message, options);
+    this.name = 'WorkerLostError';
+  }
+}
+
+/** Exhaustiveness check for discriminated unions. */
+export function assertNever(value: never, what = 'value'): never {
+  throw new OrchestratorError(ErrorCode.INTERNAL, `unexpected ${what}: ${JSON.stringify(value)}`);
+}
+
+/** The stable code of any error, `E_INTERNAL` for errors that are not ours. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return err instanceof OrchestratorError ? err.code : ErrorCode.INTERNAL;
+}

@@ -1,0 +1,79 @@
+/**
+ * The contract between the model code and everything that trains it.
+ */
+
+/** Hyper-parameters of a LLaMA-family decoder (names follow llama.cpp's GGUF metadata, meanings follow HF). */
+export interface LlamaConfig {
+  readonly vocabSize: number;
+  /** Model width (embedding length). */
+  readonly dim: number;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  /** SwiGLU inner width (feed_forward_length). */
+  readonly hiddenDim: number;
+  readonly normEps: number;
+  readonly ropeTheta: number;
+  readonly contextLength: number;
+}
+
+/**
+ * Frozen base weights by GGUF tensor name (`token_embd.weight`, `blk.0.attn_q.weight`, ..., `output_norm.weight`,
+ * `output.weight`), row-major in PyTorch order (`[out, in]` for linear layers).
+ */
+export type BaseWeights = Map<string, Float32Array>;
+
+/** The linear layers LoRA can target, by their short names. */
+export const LORA_TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+/** LoRA hyper-parameters (PEFT names in the config file, camelCase here). */
+export interface LoraSpec {
+  readonly method: 'lora';
+  readonly r: number;
+  readonly loraAlpha: number;
+  readonly loraDropout: number;
+  readonly targetModules: readonly LoraTarget[];
+  /** rsLoRA: scale by alpha/sqrt(r) instead of alpha/r. */
+  readonly useRslora: boolean;
+}
+
+export type Task = 'classification' | 'causal-lm';
+export type Pooling = 'mean' | 'last';
+
+/** What to build on top of the base model. */
+export interface ModelSpec {
+  readonly task: Task;
+  /** Number of classes for `classification`; ignored for `causal-lm`. */
+  readonly numLabels: number;
+  readonly pooling: Pooling;
+  readonly peft: LoraSpec;
+}
+
+/**
+ * A padded batch, right-padded, row-major `[batchSize, seqLen]`.
+ * `labels` is `[batchSize]` class ids for classification, `[batchSize * seqLen]` next-token targets for causal-lm
+ * (already shifted: `labels[t]` is the token that should follow position t; -100 = ignore).
+ */
+export interface Batch {
+  readonly batchSize: number;
+  readonly seqLen: number;
+  readonly inputIds: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  readonly attentionMask: Int32Array;
+  readonly labels: Int32Array;
+}
+
+/** Sums over a batch, so that results from several workers add up exactly. */
+export interface BatchStats {
+  /** Sum of per-sample losses (classification) or of per-token losses (causal-lm), in nats. */
+  readonly lossSum: number;
+  /** Number of samples (sequences) in the batch. */
+  readonly numSamples: number;
+  /** Number of loss-bearing items: samples for classification, target tokens for causal-lm. */
+  readonly numLossItems: number;
+  /** Real (non-padding) input tokens processed. */
+  readonly numTokens: number;
+  /** Correct predictions among the loss-bearing items (argmax). */
+  readonly numCorrect: number;
+}
