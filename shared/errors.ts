@@ -13,16 +13,26 @@ export const ErrorCode = {
   PROTOCOL_UNKNOWN_KIND: 'E_PROTOCOL_UNKNOWN_KIND',
   PROTOCOL_UNEXPECTED: 'E_PROTOCOL_UNEXPECTED',
   CODEC: 'E_CODEC',
+  /** A frame holds a `__proto__`, `constructor` or `prototype` key (at any depth). */
+  PROTOCOL_FORBIDDEN_KEY: 'E_PROTOCOL_FORBIDDEN_KEY',
+  /** A connection could not be opened: refused, handshake rejected, retries exhausted. */
+  CONNECT_FAILED: 'E_CONNECT_FAILED',
+  /** A send on a connection that is closed or closing. */
+  CONNECTION_CLOSED: 'E_CONNECTION_CLOSED',
   // tensors and shapes
   TENSOR_SHAPE: 'E_TENSOR_SHAPE',
   TENSOR_DTYPE: 'E_TENSOR_DTYPE',
   TENSOR_NAME: 'E_TENSOR_NAME',
   TENSOR_NON_FINITE: 'E_TENSOR_NON_FINITE',
+  /** A value (token id, label, index) outside the range its tensor allows. */
+  TENSOR_RANGE: 'E_TENSOR_RANGE',
   // configuration and input files
   CONFIG_UNKNOWN_KEY: 'E_CONFIG_UNKNOWN_KEY',
   CONFIG_INVALID: 'E_CONFIG_INVALID',
   MODEL_FILE: 'E_MODEL_FILE',
   DATASET: 'E_DATASET',
+  /** A configuration file is missing, unreadable, not YAML/JSON, or not a mapping. */
+  CONFIG_FILE: 'E_CONFIG_FILE',
   // run-time
   TIMEOUT: 'E_TIMEOUT',
   WORKER_LOST: 'E_WORKER_LOST',
@@ -106,4 +116,17 @@ export function assertNever(value: never, what = 'value'): never {
 /** The stable code of any error, `E_INTERNAL` for errors that are not ours. */
 export function errorCodeOf(err: unknown): ErrorCode {
   return err instanceof OrchestratorError ? err.code : ErrorCode.INTERNAL;
+}
+
+/** A failure a peer reported in an `error` frame; `code` is the peer's, `remoteCode` keeps it verbatim. */
+export class RemoteError extends OrchestratorError {
+  readonly remoteCode: string;
+  readonly retryable: boolean;
+  constructor(remoteCode: string, message: string, retryable: boolean) {
+    const known = (Object.values(ErrorCode) as string[]).includes(remoteCode);
+    super(known ? (remoteCode as ErrorCode) : ErrorCode.INTERNAL, message);
+    this.remoteCode = remoteCode;
+    this.retryable = retryable;
+    this.name = 'RemoteError';
+  }
 }

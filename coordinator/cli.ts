@@ -1,0 +1,124 @@
+import { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs';
+import type { RunConfig } from '../shared/config.js';
+import { resolveConfig } from '../shared/config.js';
+import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
+import { PACKAGE_VERSION } from '../shared/version.js';
+import { startLocalWorkers, type LocalWorkers } from './local-workers.js';
+import type { MetricsRecord } from './metrics.js';
+import { runCoordinator } from './run.js';
+
+/** Options shared by `run` and `coordinator`: where the configuration comes from. */
+interface ConfigFlags {
+  readonly config?: string;
+  readonly set: string[];
+  readonly workers?: string;
+  readonly outputDir?: string;
+  readonly model?: string;
+  readonly dataset?: string;
+  readonly host?: string;
+  readonly port?: string;
+}
+
+/** Turns the convenience flags into `--set` overrides, so precedence stays: flags/--set > env > file > defaults. */
+async function configFrom(flags: ConfigFlags): Promise<RunConfig> {
+  const sets = [...flags.set];
+  const shortcut = (key: string, value: string | undefined) => value !== undefined && sets.push(`${key}=${value}`);
+  shortcut('workers', flags.workers);
+  shortcut('output_dir', flags.outputDir);
+  shortcut('model', flags.model);
+  shortcut('dataset', flags.dataset);
+  shortcut('host', flags.host);
+  shortcut('port', flags.port);
+  return resolveConfig({ file: flags.config, env: process.env, sets });
+}
+
+function withConfigFlags(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'YAML or JSON run configuration')
+    .option('-s, --set <key=value>', 'override one key, dotted for nested keys (repeatable): --set peft.r=16', (v: string, all: string[]) => [...all, v], [])
+    .option('--workers <n>', 'number of workers (run: local processes to start; coordinator: workers to wait for)')
+    .option('--model <path>', 'base model (.gguf); same as --set model=PATH')
+    .option('--dataset <spec>', 'spam-assassin | jsonl:PATH | csv:PATH | tsv:PATH; same as --set dataset=SPEC')
+    .option('-o, --output-dir <dir>', 'run output folder; same as --set output_dir=DIR');
+}
+
+/** Prints training progress as readable lines (stderr), one per logging step and one per evaluation. */
+function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => void {
+  return (record) => {
+    if (record.event === 'train') {
+      const r = record as Record<string, number>;
+      console.error(
+        `step ${r.step}/${totalSteps()}  epoch ${r.epoch.toFixed(2)}  loss ${r.loss.toFixed(4)}  lr ${r.learning_rate.toExponential(2)}  grad_norm ${r.grad_norm.toFixed(3)}  ${r.samples_per_s.toFixed(1)} samples/s`,
+      );
+    } else if (record.event === 'eval') {
+      const r = record as Record<string, number>;
+      console.error(`epoch ${r.epoch}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
+    }
+  };
+}
+
+function printConfig(config: RunConfig): void {
+  console.error(`resolved configuration:\n${JSON.stringify(config, null, 2)}`);
+}
+
+async function runCommand(flags: ConfigFlags & { backend?: string }, startWorkers: boolean): Promise<void> {
+  const config = await configFrom(flags);
+  printConfig(config);
+  // The coordinator computes nothing; TF.js's plain CPU backend is enough to build the manifest.
+  await tf.setBackend('cpu');
+  let workers: LocalWorkers | undefined;
+  let totalSteps = 0;
+  const stopWorkers = async () => workers?.stop();
+  const onSignal = (signal: NodeJS.Signals) => {
+    console.error(`swarmtune: ${signal}, stopping`);
+    void stopWorkers().finally(() => process.exit(ExitCode.INTERRUPTED));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await runCoordinator(config, {
+      onListening: (url) => {
+        if (startWorkers) workers = startLocalWorkers(config.workers, url, ['--backend', config.backend], (line) => console.error(line));
+      },
+      onMetrics: (record) => {
+        if (record.event === 'run_start') totalSteps = Number(record.total_steps);
+        consoleReporter(() => totalSteps)(record);
+      },
+    });
+    console.log(JSON.stringify({ output_dir: result.outputDir, steps: result.steps, eval_loss: result.evalLoss, eval_accuracy: result.evalAccuracy }));
+  } finally {
+    await stopWorkers();
+  }
+}
+
+const program = new Command()
+  .name('swarmtune')
+  .description('Fine-tune pretrained transformers with LoRA across worker processes and machines.')
+  .version(PACKAGE_VERSION)
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Worker commands (run by the worker program):
+  swarmtune worker --connect ws://HOST:PORT [--backend auto|tensorflow|wasm|cpu] [--model PATH]
+  swarmtune generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--adapter DIR]`,
+  );
+
+withConfigFlags(program.command('run'))
+  .description('coordinator plus N local worker processes: the whole fine-tune on this machine')
+  .action((flags: ConfigFlags) => runCommand(flags, true));
+
+withConfigFlags(program.command('coordinator'))
+  .description('run the coordinator only; workers connect with `swarmtune worker --connect ws://HOST:PORT`')
+  .option('--host <host>', 'interface to listen on (0.0.0.0 for every interface)')
+  .option('--port <port>', 'TCP port to listen on')
+  .action((flags: ConfigFlags) => runCommand(flags, false));
+
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  console.error(`swarmtune: ${describeError(err)}`);
+  process.exit(exitCodeFor(err));
+}

@@ -1,0 +1,185 @@
+import type { Batch, BatchStats, Task } from '../shared/model/types.js';
+import type { TokenizedItem } from '../shared/data/types.js';
+import { collateBatch } from '../shared/data/collate.js';
+import { MsgKind } from '../shared/protocol/messages.js';
+import type { TensorBlob } from '../shared/protocol/messages.js';
+import { batchToWire } from '../shared/protocol/batch.js';
+import { tensorsToBlobs, validateTensors } from '../shared/codec.js';
+import { ErrorCode, OrchestratorError } from '../shared/errors.js';
+import type { OnWorkerLoss } from '../shared/config.js';
+import { addStats, EMPTY_STATS, sumContributions, type GradientContribution } from './aggregation.js';
+import { sequentialBatches, splitGlobalBatch, type BatchSlice } from './batch-plan.js';
+import type { WorkerRegistry } from './registry.js';
+import type { StepReport, TrainableState } from './trainable-state.js';
+import type { WorkerSession } from './worker-session.js';
+
+/** What the synchronous data-parallel loop needs from the run. */
+export interface DataParallelOptions {
+  readonly task: Task;
+  readonly padId: number;
+  readonly stepTimeoutMs: number;
+  readonly onWorkerLoss: OnWorkerLoss;
+  /** Seed mixed into each step's dropout seed. */
+  readonly seed: number;
+}
+
+/** A finished optimizer step: the optimizer's report plus the counts and timing of the global batch. */
+export interface DataParallelStepReport extends StepReport {
+  readonly stats: BatchStats;
+  readonly numWorkers: number;
+  readonly wallMs: number;
+}
+
+/**
+ * Synchronous data-parallel training (parameter server). For each global batch: cut it into one contiguous
+ * slice per ready worker, send each worker the current parameters (when its copy is stale) and its slice,
+ * collect the summed gradients, add them in slice order in float64, and take one optimizer step on the mean.
+ * A worker lost mid-step has its slice recomputed by a survivor (`reassign`) or left out (`survivors`).
+ */
+export class DataParallelTrainer {
+  constructor(
+    private readonly registry: WorkerRegistry,
+    private readonly state: TrainableState,
+    private readonly options: DataParallelOptions,
+  ) {}
+
+  /**
+   * One optimizer step over the training examples at `globalBatch` (indices into `examples`).
+   * @throws OrchestratorError E_NO_WORKERS when no worker is left to compute a slice
+   */
+  async step(examples: readonly TokenizedItem[], globalBatch: readonly number[]): Promise<DataParallelStepReport> {
+    const started = performance.now();
+    const workers = this.readyWorkers();
+    const slices = splitGlobalBatch(globalBatch, workers.length);
+    const params = this.paramsBlobs();
+    const stepIndex = this.state.step;
+    const results = await this.computeAll(slices, workers, (slice, worker) =>
+      this.gradientsFor(worker, collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions()), params, stepIndex, slice.sliceIndex),
+    );
+    const contributions = results.map((r) => r.value);
+    const summed = sumContributions(contributions, this.state.manifest);
+    const report = this.state.applyGradients(summed);
+    return { ...report, stats: summed.stats, numWorkers: workers.length, wallMs: performance.now() - started };
+  }
+
+  /** Loss and accuracy statistics over `examples`, spread over the ready workers in batches of `batchSize`. */
+  async evaluate(examples: readonly TokenizedItem[], batchSize: number): Promise<BatchStats> {
+    const workers = this.readyWorkers();
+    const params = this.paramsBlobs();
+    const slices: BatchSlice[] = sequentialBatches(examples.length, batchSize).map((exampleIndices, sliceIndex) => ({ sliceIndex, exampleIndices }));
+    const results = await this.computeAll(slices, workers, async (slice, worker) => {
+      const batch = collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions());
+      const reply = await worker.request(
+        { kind: MsgKind.EVAL_REQUEST, step: this.state.step, ...this.paramsFor(worker, params), batch: batchToWire(batch) },
+        MsgKind.EVAL_RESULT,
+        this.options.stepTimeoutMs,
+      );
+      worker.paramsVersion = this.state.version;
+      return reply.stats;
+    });
+    return results.reduce((total, r) => addStats(total, r.value), EMPTY_STATS);
+  }
+
+  private collateOptions() {
+    return { task: this.options.task, padId: this.options.padId };
+  }
+
+  private readyWorkers(): WorkerSession[] {
+    const workers = this.registry.ready();
+    if (workers.length === 0) throw new OrchestratorError(ErrorCode.NO_WORKERS, 'no worker is ready to compute');
+    return workers;
+  }
+
+  private paramsBlobs(): TensorBlob[] {
+    return tensorsToBlobs(this.state.paramsFloat32(), this.state.manifest);
+  }
+
+  /** Parameters travel only to a worker whose copy is older than the current version. */
+  private paramsFor(worker: WorkerSession, params: TensorBlob[]): { params?: TensorBlob[]; paramsVersion: number } {
+    const paramsVersion = this.state.version;
+    return worker.paramsVersion === paramsVersion ? { paramsVersion } : { params, paramsVersion };
+  }
+
+  private async gradientsFor(
+    worker: WorkerSession,
+    batch: Batch,
+    params: TensorBlob[],
+    stepIndex: number,
+    sliceIndex: number,
+  ): Promise<GradientContribution> {
+    const reply = await worker.request(
+      {
+        kind: MsgKind.GRAD_REQUEST,
+        step: stepIndex,
+        ...this.paramsFor(worker, params),
+        batch: batchToWire(batch),
+        dropoutSeed: dropoutSeed(this.options.seed, stepIndex, sliceIndex),
+      },
+      MsgKind.GRAD_RESULT,
+      this.options.stepTimeoutMs,
+    );
+    worker.paramsVersion = this.state.version;
+    // The gate before anything touches the global state: names, shapes, dtypes and finiteness.
+    const grads = validateTensors(reply.grads, this.state.manifest);
+    if (!Number.isFinite(reply.stats.lossSum)) {
+      throw new OrchestratorError(ErrorCode.TENSOR_NON_FINITE, `worker ${worker.id} reported a non-finite loss sum (${reply.stats.lossSum})`);
+    }
+    if (reply.stats.numSamples !== batch.batchSize) {
+      throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `worker ${worker.id} counted ${reply.stats.numSamples} samples for a batch of ${batch.batchSize}`);
+    }
+    return { grads, stats: reply.stats };
+  }
+
+  /**
+   * Runs `compute` for every slice, slice i on worker i mod N, and returns the results in slice order.
+   * A slice whose worker fails is retried on the next live worker (`reassign`) or dropped (`survivors`),
+   * so a lost worker never hangs the step; a result that fails validation is never counted.
+   */
+  private async computeAll<T>(
+    slices: readonly BatchSlice[],
+    workers: readonly WorkerSession[],
+    compute: (slice: BatchSlice, worker: WorkerSession) => Promise<T>,
+  ): Promise<{ slice: BatchSlice; value: T }[]> {
+    const failed = new Set<WorkerSession>();
+    const runSlice = async (slice: BatchSlice, worker: WorkerSession): Promise<{ slice: BatchSlice; value: T } | undefined> => {
+      try {
+        return { slice, value: await compute(slice, worker) };
+      } catch (err) {
+        failed.add(worker);
+        if (this.options.onWorkerLoss === 'survivors') return undefined;
+        const survivor = this.readyWorkers().find((w) => !failed.has(w));
+        if (!survivor) {
+          throw new OrchestratorError(ErrorCode.NO_WORKERS, `every worker failed on this step; last error: ${(err as Error).message}`, { cause: err });
+        }
+        return runSlice(slice, survivor);
+      }
+    };
+    // Slices beyond the worker count (evaluation) queue up behind each other on the same worker.
+    const queues = new Map<WorkerSession, BatchSlice[]>();
+    slices.forEach((slice, i) => {
+      const worker = workers[i % workers.length];
+      queues.set(worker, [...(queues.get(worker) ?? []), slice]);
+    });
+    const perWorker = await Promise.all(
+      [...queues].map(async ([worker, queue]) => {
+        const done: ({ slice: BatchSlice; value: T } | undefined)[] = [];
+        for (const slice of queue) done.push(await runSlice(slice, failed.has(worker) ? this.firstLive(failed) : worker));
+        return done;
+      }),
+    );
+    const results = perWorker.flat().filter((r): r is { slice: BatchSlice; value: T } => r !== undefined);
+    if (results.length === 0) throw new OrchestratorError(ErrorCode.NO_WORKERS, 'no worker returned a result for this step');
+    return results.sort((a, b) => a.slice.sliceIndex - b.slice.sliceIndex);
+  }
+
+  private firstLive(failed: Set<WorkerSession>): WorkerSession {
+    const live = this.readyWorkers().find((w) => !failed.has(w));
+    if (!live) throw new OrchestratorError(ErrorCode.NO_WORKERS, 'every worker failed on this step');
+    return live;
+  }
+}
+
+/** Dropout seed of one slice of one step: reproducible wherever the slice is computed. */
+export function dropoutSeed(seed: number, step: number, sliceIndex: number): number {
+  return (Math.imul(seed ^ 0x9e3779b9, 31) + Math.imul(step + 1, 0x85ebca6b) + Math.imul(sliceIndex + 1, 0xc2b2ae35)) >>> 0;
+}

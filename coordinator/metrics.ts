@@ -1,0 +1,30 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** One line of `metrics.jsonl`: a training log, an evaluation, or a run event, with HF Trainer field names. */
+export interface MetricsRecord {
+  readonly event: 'train' | 'eval' | 'worker_joined' | 'worker_lost' | 'run_start' | 'run_end';
+  readonly step?: number;
+  readonly epoch?: number;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * Appends metrics records to a JSONL file (one object per line, flushed on each write so a killed run keeps
+ * everything logged so far) and hands each record to an optional listener (the console reporter).
+ */
+export class MetricsLog {
+  constructor(
+    readonly path: string,
+    private readonly listener?: (record: MetricsRecord & { time: string }) => void,
+  ) {
+    mkdirSync(dirname(path), { recursive: true });
+  }
+
+  /** Writes one record, stamped with the wall-clock time. */
+  write(record: MetricsRecord): void {
+    const stamped = { time: new Date().toISOString(), ...record };
+    appendFileSync(this.path, `${JSON.stringify(stamped)}\n`);
+    this.listener?.(stamped);
+  }
+}

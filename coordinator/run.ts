@@ -1,0 +1,229 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { RunConfig } from '../shared/config.js';
+import { resolveOutputDir, toLoraSpec } from '../shared/config.js';
+import { batchIndices, batchesPerEpoch, loadTrainEval, tokenizeForCausalLm, tokenizeForClassification } from '../shared/data/index.js';
+import type { TokenizedItem } from '../shared/data/types.js';
+import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
+import { TaskModel } from '../shared/model/task-model.js';
+import type { BatchStats, ModelSpec } from '../shared/model/types.js';
+import { writePeftAdapter } from '../shared/formats/peft-adapter.js';
+import { resolveWarmupSteps } from '../shared/optimizers/index.js';
+import { newRunId } from '../shared/ids.js';
+import { PACKAGE_VERSION } from '../shared/version.js';
+import { DataParallelTrainer } from './data-parallel.js';
+import { MetricsLog, type MetricsRecord } from './metrics.js';
+import { WorkerRegistry } from './registry.js';
+import { TrainableState } from './trainable-state.js';
+import { startWsServer, type WsServer } from './transport-ws.js';
+
+/** Hooks into a run, for the CLI (start local workers once listening) and for tests. */
+export interface RunHooks {
+  /** Called once the WebSocket server listens, with the URL workers should dial. */
+  readonly onListening?: (url: string) => void | Promise<void>;
+  /** Each metrics record as it is written (the console reporter). */
+  readonly onMetrics?: (record: MetricsRecord) => void;
+  /** Progress lines for humans. @default console.error */
+  readonly log?: (line: string) => void;
+}
+
+/** What a finished run leaves behind. */
+export interface RunResult {
+  readonly outputDir: string;
+  readonly steps: number;
+  readonly evalLoss: number;
+  readonly evalAccuracy: number;
+  /** Final trainable parameters (float32, as workers saw them). */
+  readonly params: Map<string, Float32Array>;
+  /** Mean training loss of every step, in order. */
+  readonly stepLosses: number[];
+}
+
+/** The prepared inputs of a run: model facts, tokenized data and the trainable manifest with initial values. */
+interface PreparedRun {
+  readonly loaded: LoadedModel;
+  readonly modelSpec: ModelSpec;
+  readonly labels: string[];
+  readonly train: TokenizedItem[];
+  readonly eval: TokenizedItem[];
+  readonly manifest: TaskModel['manifest'];
+  readonly initial: Map<string, Float32Array>;
+}
+
+/**
+ * Runs synchronous data-parallel fine-tuning as the coordinator: prepares model and data, listens for workers,
+ * waits for `config.workers` of them, trains for the configured epochs/steps with evaluation after each epoch,
+ * and writes `run_config.json`, `manifest.json`, `metrics.jsonl`, `checkpoint-<step>/` adapters, `adapter/` and
+ * `eval_results.json` into the output directory.
+ */
+export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
+  const log = hooks.log ?? ((line: string) => console.error(line));
+  const runId = newRunId();
+  const outputDir = resolve(resolveOutputDir(config.output_dir, new Date()));
+  await mkdir(outputDir, { recursive: true });
+  await writeJson(join(outputDir, 'run_config.json'), config);
+
+  const prepared = await prepareRun(config);
+  const { loaded, modelSpec, manifest } = prepared;
+  log(`model ${loaded.path}: ${loaded.config.nLayers} layers, width ${loaded.config.dim}, vocab ${loaded.config.vocabSize}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
+  log(`data: ${prepared.train.length} training and ${prepared.eval.length} evaluation examples${prepared.labels.length ? `, labels ${prepared.labels.join('/')}` : ''}`);
+
+  const globalBatchSize = config.per_device_train_batch_size * config.workers;
+  const stepsPerEpoch = batchesPerEpoch(prepared.train.length, globalBatchSize);
+  const totalSteps = config.max_steps > 0 ? config.max_steps : Math.ceil(config.num_train_epochs * stepsPerEpoch);
+  const state = new TrainableState(
+    manifest,
+    prepared.initial,
+    { beta1: config.adam_beta1, beta2: config.adam_beta2, epsilon: config.adam_epsilon, weightDecay: config.weight_decay },
+    { baseLearningRate: config.learning_rate, type: config.lr_scheduler_type, warmupSteps: resolveWarmupSteps(config.warmup_steps, config.warmup_ratio, totalSteps), totalSteps },
+    config.max_grad_norm,
+  );
+  await writeJson(join(outputDir, 'manifest.json'), {
+    run_id: runId,
+    swarmtune_version: PACKAGE_VERSION,
+    model: { path: loaded.path, sha256: loaded.sha256, config: loaded.config },
+    tokenizer_sha256: loaded.tokenizer.sha256,
+    model_spec: modelSpec,
+    labels: prepared.labels,
+    trainable: manifest,
+    seed: config.seed,
+    num_train_examples: prepared.train.length,
+    num_eval_examples: prepared.eval.length,
+    global_batch_size: globalBatchSize,
+    total_steps: totalSteps,
+  });
+
+  const metrics = new MetricsLog(join(outputDir, 'metrics.jsonl'), hooks.onMetrics);
+  const registry = new WorkerRegistry({
+    runId,
+    model: { path: loaded.path, sha256: loaded.sha256, format: 'gguf' },
+    modelSpec,
+    manifest,
+    settings: { task: config.task, max_length: config.max_length },
+  });
+  registry.subscribe((event) => {
+    if (event.type === 'joined') {
+      const { session } = event;
+      log(`worker ${session.id} joined from ${session.transport.peer} (${session.backend?.name}, ${session.capabilities?.cores} cores)`);
+      metrics.write({ event: 'worker_joined', worker_id: session.id, backend: session.backend?.name, peer: session.transport.peer });
+    } else if (event.type === 'lost') {
+      log(`worker ${event.session.id} lost: ${event.reason}`);
+      metrics.write({ event: 'worker_lost', worker_id: event.session.id, reason: event.reason });
+    } else log(`refused a worker from ${event.peer}: ${event.code} ${event.message}`);
+  });
+
+  const server: WsServer = await startWsServer({
+    host: config.host,
+    port: config.port,
+    onConnection: (connection) => void registry.admit(connection),
+  });
+  try {
+    log(`coordinator listening on ${server.url}; waiting for ${config.workers} worker(s)`);
+    await hooks.onListening?.(server.url);
+    await registry.waitForReady(config.workers, config.join_timeout_ms);
+
+    const trainer = new DataParallelTrainer(registry, state, {
+      task: config.task,
+      padId: loaded.tokenizer.padId,
+      stepTimeoutMs: config.step_timeout_ms,
+      onWorkerLoss: config.on_worker_loss,
+      seed: config.seed,
+    });
+    metrics.write({ event: 'run_start', step: 0, total_steps: totalSteps, global_batch_size: globalBatchSize, workers: registry.ready().length });
+
+    const stepLosses: number[] = [];
+    let window = { loss: 0, steps: 0, samples: 0, ms: 0 };
+    let lastEval: BatchStats | undefined;
+    for (let epoch = 0; state.step < totalSteps; epoch++) {
+      const batches = batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch });
+      for (const globalBatch of batches) {
+        if (state.step >= totalSteps) break;
+        const report = await trainer.step(prepared.train, globalBatch);
+        stepLosses.push(report.loss);
+        window = { loss: window.loss + report.loss, steps: window.steps + 1, samples: window.samples + report.stats.numSamples, ms: window.ms + report.wallMs };
+        const step = report.step + 1;
+        if (step % config.logging_steps === 0 || step === totalSteps) {
+          metrics.write({
+            event: 'train',
+            step,
+            epoch: round4(epoch + (batches.indexOf(globalBatch) + 1) / batches.length),
+            loss: window.loss / window.steps,
+            learning_rate: report.learningRate,
+            grad_norm: report.gradNorm,
+            samples_per_s: (window.samples / window.ms) * 1000,
+            workers: report.numWorkers,
+          });
+          window = { loss: 0, steps: 0, samples: 0, ms: 0 };
+        }
+      }
+      lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
+      metrics.write({ event: 'eval', step: state.step, epoch: epoch + 1, ...evalFields(lastEval) });
+      await saveAdapter(join(outputDir, `checkpoint-${state.step}`), state, prepared, config);
+    }
+
+    const finalEval = lastEval ?? (await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size));
+    await saveAdapter(join(outputDir, 'adapter'), state, prepared, config);
+    const results = { ...evalFields(finalEval), step: state.step, eval_samples: finalEval.numSamples };
+    await writeJson(join(outputDir, 'eval_results.json'), results);
+    metrics.write({ event: 'run_end', step: state.step, ...evalFields(finalEval) });
+    log(`done: ${state.step} steps, eval_loss ${results.eval_loss.toFixed(4)}, eval_accuracy ${results.eval_accuracy.toFixed(4)}; outputs in ${outputDir}`);
+    await registry.stopAll('training finished');
+    return { outputDir, steps: state.step, evalLoss: results.eval_loss, evalAccuracy: results.eval_accuracy, params: state.paramsFloat32(), stepLosses };
+  } catch (err) {
+    await registry.stopAll(`run failed: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    await server.close();
+  }
+}
+
+/** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */
+export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
+  const loaded = await loadLlamaGguf(config.model);
+  const data = await loadTrainEval(config);
+  const tokenize = (examples: typeof data.train): TokenizedItem[] =>
+    config.task === 'classification'
+      ? tokenizeForClassification(examples, loaded.tokenizer, { maxLength: config.max_length, labels: data.labels })
+      : tokenizeForCausalLm(examples, loaded.tokenizer, { maxLength: config.max_length });
+  const modelSpec: ModelSpec = {
+    task: config.task,
+    numLabels: Math.max(2, data.labels.length),
+    pooling: config.pooling,
+    peft: toLoraSpec(config.peft),
+  };
+  // The coordinator builds the model once to learn its manifest and seeded initial values; it computes nothing.
+  const model = TaskModel.create(loaded.config, loaded.weights, modelSpec);
+  try {
+    return {
+      loaded,
+      modelSpec,
+      labels: data.labels,
+      train: tokenize(data.train),
+      eval: tokenize(data.eval),
+      manifest: model.manifest,
+      initial: model.initTrainable(config.seed),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function saveAdapter(dir: string, state: TrainableState, prepared: PreparedRun, config: RunConfig): Promise<void> {
+  await writePeftAdapter(dir, state.paramsFloat32(), state.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels });
+}
+
+function evalFields(stats: BatchStats): { eval_loss: number; eval_accuracy: number } {
+  return { eval_loss: stats.lossSum / stats.numLossItems, eval_accuracy: stats.numCorrect / stats.numLossItems };
+}
+
+function countParams(manifest: readonly { shape: readonly number[] }[]): number {
+  return manifest.reduce((n, spec) => n + spec.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+function round4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,221 @@
+/**
+ * The coordinator's WebSocket server: checks the sub-protocol in the HTTP upgrade, bounds frame size, turns
+ * each connection into a {@link Transport} (every inbound frame through `parseMessage`), and keeps links
+ * honest with ping/pong. It never throws inside a socket callback; a bad client is answered and closed while
+ * the server and the other connections go on.
+ *
+ * Liveness: every `pingIntervalMs` the server pings each connection that has no ping outstanding; a
+ * connection with no pong (and no inbound frame) within `pongTimeoutMs` of a ping is terminated and its
+ * close handler gets code 4002 (HEARTBEAT_TIMEOUT) with error E_TIMEOUT. A dead link is thus detected within
+ * `pingIntervalMs + pongTimeoutMs` (tests use 200/200: within 400 ms). The patience must exceed the time a
+ * worker needs to upload its largest frame, since ws sends a pong only between frames.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCode } from '../shared/errors.js';
+import { CloseCode } from '../shared/protocol/close-codes.js';
+import { PROTOCOL_VERSION, SUBPROTOCOL } from '../shared/protocol/messages.js';
+import { attachWebSocket, type SocketTransport } from '../shared/protocol/socket-transport.js';
+import type { Transport } from '../shared/transport.js';
+
+/** @default 64 MiB */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** @default 10 s */
+export const DEFAULT_PING_INTERVAL_MS = 10_000;
+/** @default 10 s */
+export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
+/** How long `close()` waits for clients to finish the closing handshake before dropping them. @default 2 s */
+export const DEFAULT_CLOSE_GRACE_MS = 2_000;
+
+/** Response header carrying the stable error code when an upgrade is refused. */
+export const REFUSAL_CODE_HEADER = 'x-swarmtune-error-code';
+
+/** A worker connection as the server hands it over. */
+export type ServerConnection = Transport & {
+  /** `address:port` of the worker's socket. */
+  readonly remoteAddress: string;
+};
+
+/** Options of {@link startWsServer}. */
+export interface WsServerOptions {
+  /** Interface to listen on. @default '127.0.0.1' */
+  readonly host?: string;
+  /** TCP port; 0 picks a free one (see `WsServer.port`). */
+  readonly port: number;
+  /** Largest inbound frame; a bigger one closes the connection with 1009. @default DEFAULT_MAX_PAYLOAD_BYTES */
+  readonly maxPayloadBytes?: number;
+  /** @default DEFAULT_PING_INTERVAL_MS */
+  readonly pingIntervalMs?: number;
+  /** @default DEFAULT_PONG_TIMEOUT_MS */
+  readonly pongTimeoutMs?: number;
+  /** Send high-water mark per connection, in bytes. @default 4 MiB */
+  readonly highWaterMarkBytes?: number;
+  /** @default DEFAULT_CLOSE_GRACE_MS */
+  readonly closeGraceMs?: number;
+  /** Called once per accepted connection, synchronously in the upgrade; a throw closes that connection (1011). */
+  readonly onConnection: (conn: ServerConnection) => void;
+}
+
+/** A listening server. */
+export interface WsServer {
+  /** The port actually bound. */
+  readonly port: number;
+  /** `ws://host:port` for workers to dial. */
+  readonly url: string;
+  /** Closes every connection (1001, then dropped after the grace period) and stops listening. Idempotent. */
+  close(): Promise<void>;
+}
+
+function offeredProtocols(req: IncomingMessage): string[] {
+  const header = req.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return [];
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/** Answers an upgrade request with an HTTP error and a readable body, then drops the socket. */
+function refuseUpgrade(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
+  const body = `${message}\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText}\r\n` +
+      'Connection: close\r\n' +
+      'Content-Type: text/plain; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${REFUSAL_CODE_HEADER}: ${code}\r\n` +
+      '\r\n' +
+      body,
+  );
+}
+
+/** Starts ping/pong liveness for one connection; returns the function that stops it. */
+function startHeartbeat(ws: WebSocket, transport: SocketTransport, pingIntervalMs: number, pongTimeoutMs: number): () => void {
+  let deadline: NodeJS.Timeout | undefined;
+  const alive = (): void => {
+    if (deadline) clearTimeout(deadline);
+    deadline = undefined;
+  };
+  const interval = setInterval(() => {
+    if (deadline) return;
+    try {
+      ws.ping();
+    } catch {
+      return;
+    }
+    deadline = setTimeout(() => {
+      const message = `heartbeat timeout: no pong from ${transport.peer} within ${pongTimeoutMs} ms of a ping`;
+      transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
+    }, pongTimeoutMs);
+  }, pingIntervalMs);
+  ws.on('pong', alive);
+  ws.on('message', alive);
+  return () => {
+    clearInterval(interval);
+    alive();
+  };
+}
+
+/**
+ * Starts the coordinator's WebSocket server.
+ * @throws Error (from `listen`) when the port is taken or the host cannot be bound.
+ */
+export async function startWsServer(options: WsServerOptions): Promise<WsServer> {
+  const host = options.host ?? '127.0.0.1';
+  const pingIntervalMs = options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+  const pongTimeoutMs = options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS;
+  const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+  const transports = new Map<WebSocket, SocketTransport>();
+
+  const http: Server = createServer((_req, res) => {
+    res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
+    res.end(`swarmtune coordinator: connect with a WebSocket client and sub-protocol ${SUBPROTOCOL}\n`);
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    perMessageDeflate: false,
+    clientTracking: true,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  const accept = (ws: WebSocket, req: IncomingMessage): void => {
+    const remoteAddress = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const transport = attachWebSocket(ws, {
+      peer: remoteAddress,
+      localRole: 'coordinator',
+      peerRole: 'worker',
+      highWaterMarkBytes: options.highWaterMarkBytes,
+    });
+    transports.set(ws, transport);
+    const stopHeartbeat = startHeartbeat(ws, transport, pingIntervalMs, pongTimeoutMs);
+    transport.onClose(() => {
+      stopHeartbeat();
+      transports.delete(ws);
+    });
+    try {
+      options.onConnection(Object.assign(transport, { remoteAddress }));
+    } catch (err) {
+      transport.close(CloseCode.INTERNAL, `coordinator failed to accept the connection: ${(err as Error).message}`);
+    }
+  };
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A reset during the handshake must not become an unhandled 'error'.
+    socket.on('error', () => socket.destroy());
+    try {
+      const offered = offeredProtocols(req);
+      if (!offered.includes(SUBPROTOCOL)) {
+        const other = offered.find((p) => p.startsWith('swarmtune.'));
+        if (other) {
+          refuseUpgrade(socket, 400, 'Bad Request', ErrorCode.PROTOCOL_VERSION,
+            `protocol version mismatch: coordinator speaks ${SUBPROTOCOL} (v${PROTOCOL_VERSION}), client offered ${offered.join(', ')}`);
+        } else {
+          refuseUpgrade(socket, 400, 'Bad Request', ErrorCode.PROTOCOL_MALFORMED,
+            `sub-protocol ${SUBPROTOCOL} required; client offered ${offered.length > 0 ? offered.join(', ') : 'none'}`);
+        }
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
+    } catch (err) {
+      refuseUpgrade(socket, 500, 'Internal Server Error', ErrorCode.INTERNAL, `coordinator failed the upgrade: ${(err as Error).message}`);
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  // After listening, server errors (e.g. EMFILE on accept) are reported per connection, never thrown.
+  http.on('error', () => {});
+
+  const port = (http.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const pending = [...transports.values()].map((t) => t.closed);
+      for (const t of transports.values()) t.close(CloseCode.GOING_AWAY, 'coordinator shutting down');
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pending), new Promise((r) => (grace = setTimeout(r, closeGraceMs)))]);
+      clearTimeout(grace);
+      for (const ws of wss.clients) ws.terminate();
+      await Promise.all([...transports.values()].map((t) => t.closed));
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      });
+    })();
+    return closing;
+  };
+
+  return { port, url: `ws://${urlHost}:${port}`, close };
+}

@@ -1,0 +1,229 @@
+/**
+ * Bytes ⇄ frames (msgpack, one pinned msgpackr configuration) and typed arrays ⇄ {@link TensorBlob}s.
+ *
+ * Wire encoding: msgpack maps with string keys, no records, no extension types; `undefined`-valued fields
+ * are left out. Tensor data is raw little-endian bytes in a msgpack byte string. Decoding never copies
+ * tensor bytes unless their offset in the frame is not 4-aligned (then exactly one copy per tensor).
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { CodecError, ErrorCode, OrchestratorError, ProtocolError, ShapeError } from './errors.js';
+import type { Message, TensorBlob } from './protocol/messages.js';
+import { TENSOR_CODECS } from './protocol/messages.js';
+import { MAX_FRAME_DEPTH, scanFrame } from './protocol/frame-scan.js';
+import type { NamedTensors, TensorSpec } from './tensors.js';
+import { sizeOf } from './tensors.js';
+
+export { MAX_FRAME_DEPTH };
+
+const IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// Pinned: any change here changes bytes on the wire and must fail the golden-frame tests.
+// (`skipValues` is missing from msgpackr's typings, hence the untyped constant.)
+const PACK_OPTIONS = {
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  structuredClone: false,
+  bundleStrings: false,
+  variableMapSize: true,
+  skipValues: [undefined],
+  encodeUndefinedAsNil: true,
+};
+const packr = new Packr(PACK_OPTIONS);
+const unpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  structuredClone: false,
+  bundleStrings: false,
+  copyBuffers: false,
+  int64AsType: 'number',
+});
+
+/**
+ * Encodes a frame. The result is a fresh view that later calls never overwrite.
+ * @throws CodecError when the value cannot be encoded (e.g. a BigInt or a cycle).
+ */
+export function encodeMessage(msg: Message): Uint8Array {
+  try {
+    return packr.pack(msg);
+  } catch (err) {
+    throw new CodecError(`cannot encode ${describeKind(msg)} frame: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function describeKind(msg: unknown): string {
+  const kind = (msg as { kind?: unknown } | null)?.kind;
+  return typeof kind === 'string' ? `'${kind}'` : 'a';
+}
+
+/**
+ * Decodes one msgpack frame into plain data, after {@link scanFrame} admitted its structure: nesting at most
+ * {@link MAX_FRAME_DEPTH}, no extension types, string map keys, no `__proto__`/`constructor`/`prototype`
+ * keys, no truncation, no trailing bytes. Byte strings come back as `Uint8Array` views into `bytes`.
+ * @throws ProtocolError E_PROTOCOL_MALFORMED or E_PROTOCOL_FORBIDDEN_KEY.
+ */
+export function decodeFrame(bytes: Uint8Array): unknown {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_MALFORMED, 'malformed frame: expected binary data');
+  }
+  if (bytes.length === 0) throw new ProtocolError(ErrorCode.PROTOCOL_MALFORMED, 'malformed frame: empty');
+  // A plain Uint8Array (not a Buffer) so byte strings decode as plain Uint8Array views.
+  const plain = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  scanFrame(plain);
+  try {
+    return unpackr.unpack(plain);
+  } catch (err) {
+    if (err instanceof OrchestratorError) throw err;
+    throw new ProtocolError(ErrorCode.PROTOCOL_MALFORMED, `malformed frame: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Bytes per element of a blob's encoding. */
+function bytesPerElement(blob: TensorBlob): number {
+  const codec = blob.codec ?? 'fp32';
+  if (!(TENSOR_CODECS as readonly string[]).includes(codec)) {
+    throw new CodecError(`tensor "${blob.name}": unknown codec "${String(codec)}" (this build knows ${TENSOR_CODECS.join(', ')})`);
+  }
+  return 4;
+}
+
+function checkHost(): void {
+  if (!IS_LITTLE_ENDIAN) throw new CodecError('big-endian hosts are not supported: tensor bytes are little-endian');
+}
+
+function checkShape(name: string, shape: readonly number[]): number {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(ErrorCode.TENSOR_SHAPE, `tensor "${name}": shape[${i}] = ${d} is not a non-negative integer`);
+    }
+  }
+  return sizeOf(shape);
+}
+
+function makeBlob(name: string, dtype: TensorBlob['dtype'], shape: readonly number[], values: Float32Array | Int32Array): TensorBlob {
+  checkHost();
+  const n = checkShape(name, shape);
+  if (values.length !== n) {
+    throw new ShapeError(
+      ErrorCode.TENSOR_SHAPE,
+      `tensor "${name}": ${values.length} values for shape [${shape.join(', ')}] (expected ${n})`,
+    );
+  }
+  return { name, dtype, shape: [...shape], data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+/**
+ * Wraps float32 values as a blob, without copying (`data` is a view of `values`: do not mutate `values`
+ * until the frame is encoded).
+ * @throws ShapeError E_TENSOR_SHAPE when `values.length` is not the product of `shape`.
+ */
+export function float32Blob(name: string, shape: readonly number[], values: Float32Array): TensorBlob {
+  return makeBlob(name, 'float32', shape, values);
+}
+
+/**
+ * Wraps int32 values as a blob, without copying.
+ * @throws ShapeError E_TENSOR_SHAPE when `values.length` is not the product of `shape`.
+ */
+export function int32Blob(name: string, shape: readonly number[], values: Int32Array): TensorBlob {
+  return makeBlob(name, 'int32', shape, values);
+}
+
+function blobElements(blob: TensorBlob, dtype: TensorBlob['dtype']): { n: number; aligned: boolean } {
+  checkHost();
+  if (blob.dtype !== dtype) {
+    throw new ShapeError(ErrorCode.TENSOR_DTYPE, `tensor "${blob.name}": dtype ${blob.dtype}, expected ${dtype}`);
+  }
+  const width = bytesPerElement(blob);
+  const n = checkShape(blob.name, blob.shape);
+  if (blob.data.byteLength !== n * width) {
+    throw new CodecError(
+      `tensor "${blob.name}": ${blob.data.byteLength} bytes for shape [${blob.shape.join(', ')}] ${dtype} (expected ${n * width})`,
+    );
+  }
+  return { n, aligned: blob.data.byteOffset % 4 === 0 };
+}
+
+function alignedCopy(data: Uint8Array): ArrayBuffer {
+  const out = new ArrayBuffer(data.byteLength);
+  new Uint8Array(out).set(data);
+  return out;
+}
+
+/**
+ * The values of a float32 blob: a view of `blob.data` when its byte offset is 4-aligned, else one copy.
+ * @throws ShapeError E_TENSOR_DTYPE / E_TENSOR_SHAPE, CodecError when the byte length is not 4·prod(shape)
+ *   or the codec is unknown.
+ */
+export function blobToFloat32(blob: TensorBlob): Float32Array {
+  const { n, aligned } = blobElements(blob, 'float32');
+  return aligned ? new Float32Array(blob.data.buffer, blob.data.byteOffset, n) : new Float32Array(alignedCopy(blob.data));
+}
+
+/**
+ * The values of an int32 blob: a view of `blob.data` when its byte offset is 4-aligned, else one copy.
+ * @throws ShapeError E_TENSOR_DTYPE / E_TENSOR_SHAPE, CodecError when the byte length is not 4·prod(shape).
+ */
+export function blobToInt32(blob: TensorBlob): Int32Array {
+  const { n, aligned } = blobElements(blob, 'int32');
+  return aligned ? new Int32Array(blob.data.buffer, blob.data.byteOffset, n) : new Int32Array(alignedCopy(blob.data));
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Checks received tensors against a manifest and returns their values in manifest order: exactly the
+ * manifest's names (no missing, extra or duplicate tensor), the manifest's shapes, dtype float32, finite values.
+ * Values are views into the frame where aligned (see {@link blobToFloat32}).
+ * @throws ShapeError E_TENSOR_NAME / E_TENSOR_SHAPE / E_TENSOR_DTYPE / E_TENSOR_NON_FINITE naming the tensor
+ *   (and the first bad index for non-finite values); CodecError for a wrong byte length or unknown codec.
+ */
+export function validateTensors(blobs: readonly TensorBlob[], manifest: readonly TensorSpec[]): NamedTensors {
+  const byName = new Map<string, TensorBlob>();
+  for (const blob of blobs) {
+    if (byName.has(blob.name)) throw new ShapeError(ErrorCode.TENSOR_NAME, `tensor "${blob.name}" appears twice`);
+    byName.set(blob.name, blob);
+  }
+  const expected = new Set(manifest.map((s) => s.name));
+  for (const name of byName.keys()) {
+    if (!expected.has(name)) throw new ShapeError(ErrorCode.TENSOR_NAME, `unexpected tensor "${name}" (not in the manifest)`);
+  }
+  const out: NamedTensors = new Map();
+  for (const spec of manifest) {
+    const blob = byName.get(spec.name);
+    if (!blob) throw new ShapeError(ErrorCode.TENSOR_NAME, `missing tensor "${spec.name}"`);
+    if (blob.dtype !== 'float32') {
+      throw new ShapeError(ErrorCode.TENSOR_DTYPE, `tensor "${spec.name}": dtype ${blob.dtype}, expected float32`);
+    }
+    if (!sameShape(blob.shape, spec.shape)) {
+      throw new ShapeError(
+        ErrorCode.TENSOR_SHAPE,
+        `tensor "${spec.name}": shape [${blob.shape.join(', ')}], expected [${spec.shape.join(', ')}]`,
+      );
+    }
+    const values = blobToFloat32(blob);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new ShapeError(ErrorCode.TENSOR_NON_FINITE, `tensor "${spec.name}": non-finite value ${values[i]} at index ${i}`);
+      }
+    }
+    out.set(spec.name, values);
+  }
+  return out;
+}
+
+/**
+ * Named float32 tensors as blobs in manifest order (no copy: each blob views its array).
+ * @throws ShapeError E_TENSOR_NAME when a manifest tensor is missing, E_TENSOR_SHAPE when a length is wrong.
+ */
+export function tensorsToBlobs(tensors: NamedTensors, manifest: readonly TensorSpec[]): TensorBlob[] {
+  return manifest.map((spec) => {
+    const values = tensors.get(spec.name);
+    if (!values) throw new ShapeError(ErrorCode.TENSOR_NAME, `missing tensor "${spec.name}"`);
+    return float32Blob(spec.name, spec.shape, values);
+  });
+}

@@ -1,0 +1,48 @@
+/**
+ * Run configuration: types, defaults, sources and the one compile step.
+ *
+ * Use `resolveConfig({ file, env: process.env, sets })` at a process edge (precedence `--set` > env > file >
+ * defaults) or `compileConfig(raw)` for an object already in hand. Keys are snake_case everywhere, Hugging Face
+ * names (see shared/config/run-config.ts for the meaning, unit and default of each).
+ */
+import type { LoraSpec } from './model/types.js';
+import type { PeftConfig } from './config/run-config.js';
+
+export {
+  BACKENDS,
+  DEFAULTS,
+  DEFAULT_MODEL_PATH,
+  DEFAULT_MODEL_RELATIVE,
+  LR_SCHEDULER_TYPES,
+  ON_WORKER_LOSS,
+  OUTPUT_DIR_TIMESTAMP,
+  REPO_ROOT,
+  resolveOutputDir,
+  type BackendName,
+  type LrSchedulerName,
+  type OnWorkerLoss,
+  type PeftConfig,
+  type RunConfig,
+} from './config/run-config.js';
+export { compileConfig, type CompileOptions } from './config/compile.js';
+export {
+  ENV_PREFIX,
+  envOverrides,
+  loadConfigFile,
+  mergeLayers,
+  parseSetOverrides,
+} from './config/sources.js';
+export { resolveConfig, type ConfigSources } from './config/resolve.js';
+export { ALL_LINEAR, normaliseTargetModules, normaliseTargetName } from './config/target-modules.js';
+
+/** The model-side LoRA spec (camelCase, shared/model/types.ts) of a compiled `peft` section. */
+export function toLoraSpec(peft: PeftConfig): LoraSpec {
+  return {
+    method: peft.method,
+    r: peft.r,
+    loraAlpha: peft.lora_alpha,
+    loraDropout: peft.lora_dropout,
+    targetModules: peft.target_modules,
+    useRslora: peft.use_rslora,
+  };
+}

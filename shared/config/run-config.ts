@@ -1,0 +1,203 @@
+/**
+ * The run configuration: its type, its defaults, and the one documented meaning of every key.
+ *
+ * Keys are snake_case, exactly as they are written in YAML/JSON files, `--set` overrides and environment variables,
+ * and exactly as Hugging Face `TrainingArguments` / PEFT `LoraConfig` name them. The TypeScript type keeps the same
+ * snake_case names so that a key reads the same everywhere (file, CLI, env, code, `run_config.json`); code that needs
+ * the camelCase model types converts at the boundary (see `toLoraSpec`).
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoraTarget, Pooling, Task } from '../model/types.js';
+
+/** Absolute path of the repository root (the folder holding package.json), with no trailing separator. */
+export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]+$/, '');
+
+/** The default model as written relative to the repository root (the checkpoint lives beside the repo, never in it). */
+export const DEFAULT_MODEL_RELATIVE = '../shared/models/stories260K.gguf';
+
+/** {@link DEFAULT_MODEL_RELATIVE} resolved against {@link REPO_ROOT}: an absolute path. */
+export const DEFAULT_MODEL_PATH: string = resolve(REPO_ROOT, DEFAULT_MODEL_RELATIVE);
+
+/** Placeholder in `output_dir` that the run replaces with its start time (see `resolveOutputDir`). */
+export const OUTPUT_DIR_TIMESTAMP = '<timestamp>';
+
+/** Compute backends a worker may ask for; `auto` picks tensorflow (tfjs-node[-gpu]) if installed, else wasm. */
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** One of {@link BACKENDS}. */
+export type BackendName = (typeof BACKENDS)[number];
+
+/** What the coordinator does with the part of a step or round that a lost worker held. */
+export const ON_WORKER_LOSS = ['reassign', 'survivors'] as const;
+/** One of {@link ON_WORKER_LOSS}. */
+export type OnWorkerLoss = (typeof ON_WORKER_LOSS)[number];
+
+/** Learning-rate schedules (Hugging Face `lr_scheduler_type` names). */
+export const LR_SCHEDULER_TYPES = ['linear', 'constant'] as const;
+/** One of {@link LR_SCHEDULER_TYPES}. */
+export type LrSchedulerName = (typeof LR_SCHEDULER_TYPES)[number];
+
+/** LoRA settings, PEFT `LoraConfig` names. */
+export interface PeftConfig {
+  /** PEFT method; only `lora` today. @default 'lora' */
+  readonly method: 'lora';
+  /** LoRA rank: inner width of A `[r, in]` and B `[out, r]`. Integer >= 1. @default 8 */
+  readonly r: number;
+  /** LoRA alpha; the update is scaled by `lora_alpha / r` (or `/ sqrt(r)` with rsLoRA). > 0. @default 16 */
+  readonly lora_alpha: number;
+  /** Dropout probability on the LoRA input path during training, in [0, 1). @default 0 */
+  readonly lora_dropout: number;
+  /**
+   * Linear layers that get an adapter, as short names in canonical order (q, k, v, o, gate, up, down), without
+   * duplicates. Files may also use Hugging Face names (`q_proj`, `gate_proj`, ...), llama.cpp names (`attn_q`,
+   * `ffn_gate`, `attn_output`, ...), `all-linear`, or one comma-separated string; all are normalised.
+   * @default ['q', 'v']
+   */
+  readonly target_modules: readonly LoraTarget[];
+  /** rsLoRA: scale by `lora_alpha / sqrt(r)` instead of `lora_alpha / r`. @default false */
+  readonly use_rslora: boolean;
+}
+
+/** A compiled, validated run configuration: every key present, normalised, and checked for conflicts. */
+export interface RunConfig {
+  /** Path to the base model (a `.gguf` file). Relative paths are kept as written (relative to the process cwd). @default DEFAULT_MODEL_PATH */
+  readonly model: string;
+  /** Training data spec: `spam-assassin`, `jsonl:PATH`, `csv:PATH` or `tsv:PATH`. @default 'spam-assassin' */
+  readonly dataset: string;
+  /** Evaluation data spec (same forms as `dataset`); `null` = a seeded split of `dataset`. @default null */
+  readonly eval_dataset: string | null;
+  /**
+   * Size of the evaluation split taken from `dataset` when `eval_dataset` is null: a count of examples if an integer
+   * >= 1, or a fraction of the dataset if in (0, 1). The split happens before the `max_*_samples` caps.
+   * A value other than the default together with `eval_dataset` is a conflict. @default 300
+   */
+  readonly eval_split_size: number;
+  /** Column (JSONL key, CSV/TSV header) holding the text. @default 'text' */
+  readonly text_column: string;
+  /** Column holding the class label (classification only; values are read as strings). @default 'label' */
+  readonly label_column: string;
+  /** What to train: a sequence classifier, or next-token prediction. @default 'classification' */
+  readonly task: Task;
+  /** Maximum tokens per sequence, BOS/EOS included. Integer >= 2. @default 64 */
+  readonly max_length: number;
+  /** Cap on training examples after the train/eval split and shuffle; -1 = no cap. @default 1000 */
+  readonly max_train_samples: number;
+  /** Cap on evaluation examples after the split and shuffle; -1 = no cap. @default 300 */
+  readonly max_eval_samples: number;
+  /** How the classifier pools hidden states: mean over real tokens, or the last real token. @default 'mean' */
+  readonly pooling: Pooling;
+  /** LoRA settings. */
+  readonly peft: PeftConfig;
+  /** Peak learning rate of the schedule. > 0. @default 2e-3 */
+  readonly learning_rate: number;
+  /** Examples per worker per optimizer step (the global batch is this times the number of workers). @default 8 */
+  readonly per_device_train_batch_size: number;
+  /** Examples per forward pass during evaluation. @default 32 */
+  readonly per_device_eval_batch_size: number;
+  /** Passes over the training set; fractional values stop partway through the last epoch. > 0. @default 1 */
+  readonly num_train_epochs: number;
+  /** Total optimizer steps; -1 = derive from `num_train_epochs`. Integer >= 1 or -1. @default -1 */
+  readonly max_steps: number;
+  /** AdamW decoupled weight decay. >= 0. @default 0 */
+  readonly weight_decay: number;
+  /** AdamW beta1, in [0, 1). @default 0.9 */
+  readonly adam_beta1: number;
+  /** AdamW beta2, in [0, 1). @default 0.999 */
+  readonly adam_beta2: number;
+  /** AdamW epsilon. > 0. @default 1e-8 */
+  readonly adam_epsilon: number;
+  /** Fraction of total steps spent in linear warm-up, in [0, 1). Conflicts with `warmup_steps` > 0. @default 0 */
+  readonly warmup_ratio: number;
+  /** Optimizer steps of linear warm-up. Integer >= 0. Conflicts with `warmup_ratio` > 0. @default 0 */
+  readonly warmup_steps: number;
+  /** Learning-rate schedule after warm-up: linear decay to 0, or constant. @default 'linear' */
+  readonly lr_scheduler_type: LrSchedulerName;
+  /** Global gradient-norm clip; 0 disables clipping. >= 0. @default 1.0 */
+  readonly max_grad_norm: number;
+  /** Seed of every random choice (split, shuffles, LoRA init, dropout). Integer in [0, 2^32). @default 42 */
+  readonly seed: number;
+  /**
+   * Run output folder. `<timestamp>` is replaced by the run's start time when the run resolves it; relative paths
+   * are relative to the process cwd. @default 'runs/<timestamp>'
+   */
+  readonly output_dir: string;
+  /** Log metrics every this many optimizer steps. Integer >= 1. @default 10 */
+  readonly logging_steps: number;
+  /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
+  readonly workers: number;
+  /** Coordinator TCP port; 0 = let the OS pick a free port (the embedded `swarmtune run` default). @default 0 */
+  readonly port: number;
+  /** Interface the coordinator listens on. @default '127.0.0.1' */
+  readonly host: string;
+  /** Compute backend of the workers. @default 'auto' */
+  readonly backend: BackendName;
+  /** Longest the coordinator waits for one worker's step result, in milliseconds. Integer >= 1. @default 60000 */
+  readonly step_timeout_ms: number;
+  /** Longest the coordinator waits for the workers to join at start, in milliseconds. Integer >= 1. @default 60000 */
+  readonly join_timeout_ms: number;
+  /** A lost worker's share of a step is reassigned to the others, or the step uses the survivors only. @default 'reassign' */
+  readonly on_worker_loss: OnWorkerLoss;
+}
+
+/** Every default of {@link RunConfig}, deeply frozen. */
+export const DEFAULTS: RunConfig = deepFreeze({
+  model: DEFAULT_MODEL_PATH,
+  dataset: 'spam-assassin',
+  eval_dataset: null,
+  eval_split_size: 300,
+  text_column: 'text',
+  label_column: 'label',
+  task: 'classification',
+  max_length: 64,
+  max_train_samples: 1000,
+  max_eval_samples: 300,
+  pooling: 'mean',
+  peft: {
+    method: 'lora',
+    r: 8,
+    lora_alpha: 16,
+    lora_dropout: 0,
+    target_modules: ['q', 'v'],
+    use_rslora: false,
+  },
+  learning_rate: 2e-3,
+  per_device_train_batch_size: 8,
+  per_device_eval_batch_size: 32,
+  num_train_epochs: 1,
+  max_steps: -1,
+  weight_decay: 0.0,
+  adam_beta1: 0.9,
+  adam_beta2: 0.999,
+  adam_epsilon: 1e-8,
+  warmup_ratio: 0.0,
+  warmup_steps: 0,
+  lr_scheduler_type: 'linear',
+  max_grad_norm: 1.0,
+  seed: 42,
+  output_dir: `runs/${OUTPUT_DIR_TIMESTAMP}`,
+  logging_steps: 10,
+  workers: 2,
+  port: 0,
+  host: '127.0.0.1',
+  backend: 'auto',
+  step_timeout_ms: 60_000,
+  join_timeout_ms: 60_000,
+  on_worker_loss: 'reassign',
+});
+
+/**
+ * `output_dir` with `<timestamp>` replaced by `now` as `YYYYMMDD-HHMMSS` (UTC), a name that sorts by time and is
+ * valid on every file system.
+ */
+export function resolveOutputDir(outputDir: string, now: Date): string {
+  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-');
+  return outputDir.split(OUTPUT_DIR_TIMESTAMP).join(stamp);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,113 @@
+/**
+ * The zod schema of a configuration as written (every key optional, no unknown keys), with a human description of
+ * what each key expects, used in error messages.
+ */
+import { z } from 'zod';
+import { BACKENDS, LR_SCHEDULER_TYPES, ON_WORKER_LOSS } from './run-config.js';
+
+/** A key's schema and the words that say what it expects (`an integer >= 1`). */
+export interface FieldSpec {
+  readonly schema: z.ZodType;
+  readonly expected: string;
+}
+
+const field = (schema: z.ZodType, expected: string): FieldSpec => ({ schema, expected });
+const oneOf = (values: readonly string[]): string => `one of ${values.map((v) => `"${v}"`).join(', ')}`;
+const positiveInt = (what = 'an integer >= 1'): FieldSpec => field(z.number().int().min(1), what);
+const nonEmptyString = (what: string): FieldSpec => field(z.string().min(1), what);
+const unitInterval = (): FieldSpec => field(z.number().min(0).lt(1), 'a number in [0, 1)');
+const cap = (): FieldSpec =>
+  field(
+    z.number().int().refine((v) => v === -1 || v >= 1),
+    'an integer >= 1, or -1 for no cap',
+  );
+
+/** The keys of the `peft` mapping. */
+export const PEFT_FIELDS: Readonly<Record<string, FieldSpec>> = {
+  method: field(z.literal('lora'), '"lora"'),
+  r: positiveInt(),
+  lora_alpha: field(z.number().positive(), 'a number > 0'),
+  lora_dropout: unitInterval(),
+  target_modules: field(
+    z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    'a non-empty list of module names (q, k, v, o, gate, up, down, or q_proj, ..., or all-linear)',
+  ),
+  use_rslora: field(z.boolean(), 'true or false'),
+};
+
+/** The top-level keys; `peft` is described by {@link PEFT_FIELDS}. */
+export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
+  model: nonEmptyString('a path to a model (.gguf file)'),
+  dataset: nonEmptyString('a dataset spec (spam-assassin, jsonl:PATH, csv:PATH, tsv:PATH)'),
+  eval_dataset: field(z.string().min(1).nullable(), 'a dataset spec (spam-assassin, jsonl:PATH, csv:PATH, tsv:PATH) or null'),
+  eval_split_size: field(
+    z.number().positive().refine((v) => v < 1 || Number.isInteger(v)),
+    'an integer >= 1 (a count) or a fraction in (0, 1)',
+  ),
+  text_column: nonEmptyString('a column name'),
+  label_column: nonEmptyString('a column name'),
+  task: field(z.enum(['classification', 'causal-lm']), oneOf(['classification', 'causal-lm'])),
+  max_length: field(z.number().int().min(2), 'an integer >= 2'),
+  max_train_samples: cap(),
+  max_eval_samples: cap(),
+  pooling: field(z.enum(['mean', 'last']), oneOf(['mean', 'last'])),
+  peft: field(z.record(z.string(), z.unknown()), 'a mapping of LoRA settings'),
+  learning_rate: field(z.number().positive(), 'a number > 0'),
+  per_device_train_batch_size: positiveInt(),
+  per_device_eval_batch_size: positiveInt(),
+  num_train_epochs: field(z.number().positive(), 'a number > 0'),
+  max_steps: field(
+    z.number().int().refine((v) => v === -1 || v >= 1),
+    'an integer >= 1, or -1 to train for num_train_epochs',
+  ),
+  weight_decay: field(z.number().min(0), 'a number >= 0'),
+  adam_beta1: unitInterval(),
+  adam_beta2: unitInterval(),
+  adam_epsilon: field(z.number().positive(), 'a number > 0'),
+  warmup_ratio: unitInterval(),
+  warmup_steps: field(z.number().int().min(0), 'an integer >= 0'),
+  lr_scheduler_type: field(z.enum(LR_SCHEDULER_TYPES), oneOf(LR_SCHEDULER_TYPES)),
+  max_grad_norm: field(z.number().min(0), 'a number >= 0 (0 disables clipping)'),
+  seed: field(z.number().int().min(0).max(2 ** 32 - 1), 'an integer in [0, 4294967295]'),
+  output_dir: nonEmptyString('a folder path'),
+  logging_steps: positiveInt(),
+  workers: positiveInt(),
+  port: field(z.number().int().min(0).max(65_535), 'an integer port in [0, 65535] (0 = any free port)'),
+  host: nonEmptyString('a host name or IP address'),
+  backend: field(z.enum(BACKENDS), oneOf(BACKENDS)),
+  step_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
+  join_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
+  on_worker_loss: field(z.enum(ON_WORKER_LOSS), oneOf(ON_WORKER_LOSS)),
+};
+
+/** Known keys by the dotted path of the mapping that holds them (for "did you mean"). */
+export const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
+  '': Object.keys(TOP_FIELDS),
+  peft: Object.keys(PEFT_FIELDS),
+};
+
+function strictOptional(fields: Readonly<Record<string, FieldSpec>>): z.ZodType {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, spec] of Object.entries(fields)) shape[key] = spec.schema.optional();
+  return z.strictObject(shape);
+}
+
+/** The schema of `peft` as written: every key optional, unknown keys rejected. */
+export const PEFT_INPUT_SCHEMA = strictOptional(PEFT_FIELDS);
+
+/** The schema of a whole configuration as written: every key optional, unknown keys rejected at every depth. */
+export const CONFIG_INPUT_SCHEMA = z.strictObject({
+  ...Object.fromEntries(Object.entries(TOP_FIELDS).map(([key, spec]) => [key, spec.schema.optional()])),
+  peft: PEFT_INPUT_SCHEMA.optional(),
+});
+
+/**
+ * What the key at `path` expects, in words, or undefined for a path the schema does not describe.
+ * Array indices in the path are skipped (`['peft', 'target_modules', 2]` describes `target_modules`).
+ */
+export function expectedAt(path: readonly PropertyKey[]): string | undefined {
+  const keys = path.filter((segment): segment is string => typeof segment === 'string');
+  if (keys.length === 0) return undefined;
+  if (keys[0] === 'peft' && keys.length >= 2) return Object.hasOwn(PEFT_FIELDS, keys[1]) ? PEFT_FIELDS[keys[1]].expected : undefined;
+  return Object.hasOwn(TOP_FIELDS, keys[0]) ? TOP_FIELDS[keys[0]].expected : undefined;
+}

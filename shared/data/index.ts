@@ -1,0 +1,30 @@
+/**
+ * Datasets: specs and loaders (built-ins, jsonl/csv/tsv), the train/eval split, tokenization, batching.
+ */
+export { batchIndices, batchesPerEpoch, sequentialBatchIndices, type BatchIndicesOptions } from './batching.js';
+export { collateBatch, IGNORE_INDEX, type CollateOptions } from './collate.js';
+export { parseDelimited, type DelimitedRecord, type DelimitedTable } from './delimited.js';
+export { labelIndex, labelSet } from './labels.js';
+export { loadExamples } from './load.js';
+export { loadTrainEval, type DataConfig, type TrainEvalExamples } from './prepare.js';
+export { mixSeeds, seededPermutation } from './seeded-random.js';
+export { emailBody, labelOfGroup, loadSpamAssassin, SPAM_ASSASSIN_PACKAGE, type SpamAssassinExample } from './spam-assassin.js';
+export {
+  BUILTIN_DATASETS,
+  FILE_SCHEMES,
+  formatDatasetSpec,
+  parseDatasetSpec,
+  type BuiltinDataset,
+  type DatasetSpec,
+  type FileScheme,
+} from './spec.js';
+export { evalCount, seededShuffle, splitTrainEval, takeFirst, type SplitOptions } from './split.js';
+export {
+  tokenizeForCausalLm,
+  tokenizeForClassification,
+  type CausalLmOverflow,
+  type CausalLmTokenizeOptions,
+  type ClassificationTokenizeOptions,
+  type DataTokenizer,
+} from './tokenize.js';
+export type { ClassificationItem, LoadOptions, RawExample, TokenizedItem } from './types.js';

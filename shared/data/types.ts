@@ -1,0 +1,36 @@
+/**
+ * The data types every stage of the pipeline shares: raw examples, tokenized items.
+ */
+import type { Task } from '../model/types.js';
+
+/** One example as loaded: its text and, for classification, its label as a string. */
+export interface RawExample {
+  readonly text: string;
+  /** Class label (`ham`, `spam`, `positive`, `3`...); absent for causal-lm. */
+  readonly label?: string;
+}
+
+/** How to read examples out of a dataset. */
+export interface LoadOptions {
+  /** `classification` requires a label on every example; `causal-lm` reads the text only. */
+  readonly task: Task;
+  /** Column (JSONL key, CSV/TSV header) of the text. @default 'text' */
+  readonly textColumn?: string;
+  /** Column of the label; read for classification only. @default 'label' */
+  readonly labelColumn?: string;
+  /** Folder against which relative file paths in the spec are resolved. @default the process cwd */
+  readonly baseDir?: string;
+}
+
+/** One tokenized sequence; `label` is the class id for classification and absent for causal-lm. */
+export interface TokenizedItem {
+  /** Token ids, BOS first, at most `max_length` long. */
+  readonly ids: Int32Array;
+  /** Class id (index into the label set). */
+  readonly label?: number;
+}
+
+/** A tokenized classification example. */
+export interface ClassificationItem extends TokenizedItem {
+  readonly label: number;
+}

@@ -1,0 +1,74 @@
+/**
+ * The LLaMA decoder's forward pass: token embedding, `nLayers` pre-norm blocks (RMSNorm → grouped-query attention
+ * with RoPE → residual; RMSNorm → SwiGLU → residual), final RMSNorm. Adapters plug in per linear layer through
+ * {@link LinearAdapter}; the products come from a {@link ModelOps} table (fast or naive formulation).
+ *
+ * Call it inside `tf.tidy` or `tf.grads`: it allocates freely and leaves clean-up to the caller's scope.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { FrozenBase } from './frozen-base.js';
+import { headDimOf } from './llama-config.js';
+import type { ModelOps } from './ops.js';
+import { rmsNorm } from './rms-norm.js';
+import { applyRope } from './rope.js';
+import type { LoraTarget } from './types.js';
+
+/**
+ * An additive update to a frozen linear layer: given the layer's input `x` `[n, in]`, return `Δy` `[n, out]` to add
+ * to `x·Wᵀ`, or `undefined` when this layer is not adapted.
+ */
+export type LinearAdapter = (layer: number, target: LoraTarget, x: tf.Tensor2D) => tf.Tensor2D | undefined;
+
+/** Per-batch constants of a forward pass, built by the caller (usually once per batch). */
+export interface DecoderInputs {
+  readonly batchSize: number;
+  readonly seqLen: number;
+  /** Token ids `[batchSize * seqLen]`, int32. */
+  readonly inputIds: tf.Tensor1D;
+  /** Additive attention mask `[batchSize, seqLen, seqLen]` (see `additiveAttentionMask`). */
+  readonly mask: tf.Tensor3D;
+  /** RoPE tables `[1, seqLen, 1, headDim]` (see `ropeTables`). */
+  readonly ropeCos: tf.Tensor4D;
+  readonly ropeSinSigned: tf.Tensor4D;
+}
+
+/**
+ * Hidden states after the final RMSNorm, `[batchSize * seqLen, dim]`, row `b * seqLen + t`.
+ * @param adapter the trainable part, `undefined` for the plain base model.
+ */
+export function decoderForward(base: FrozenBase, inputs: DecoderInputs, ops: ModelOps, adapter?: LinearAdapter): tf.Tensor2D {
+  const { config } = base;
+  const { batchSize, seqLen } = inputs;
+  const headDim = headDimOf(config);
+  const scale = 1 / Math.sqrt(headDim);
+  const linear = (layer: number, target: LoraTarget, x: tf.Tensor2D): tf.Tensor2D => {
+    const y = ops.frozenLinear(x, base.layers[layer].linears[target]);
+    const delta = adapter?.(layer, target, x);
+    return delta ? tf.add(y, delta) : y;
+  };
+  // [n, heads·headDim] → [B, heads, T, headDim], optionally rotated on the way.
+  const toHeads = (x: tf.Tensor2D, heads: number, rotate: boolean): tf.Tensor4D => {
+    let x4 = tf.reshape(x, [batchSize, seqLen, heads, headDim]) as tf.Tensor4D;
+    if (rotate) x4 = applyRope(x4, inputs.ropeCos, inputs.ropeSinSigned, (x2) => ops.frozenLinear(x2, base.pairSwap));
+    return tf.transpose(x4, [0, 2, 1, 3]);
+  };
+
+  let h = tf.gather(base.embedding, inputs.inputIds) as tf.Tensor2D;
+  for (let i = 0; i < config.nLayers; i++) {
+    const layer = base.layers[i];
+    const xa = rmsNorm(h, layer.attnNorm, config.normEps);
+    const q = toHeads(linear(i, 'q', xa), config.nHeads, true);
+    const k = toHeads(linear(i, 'k', xa), config.nKvHeads, true);
+    const v = toHeads(linear(i, 'v', xa), config.nKvHeads, false);
+    const attended = ops.attention(q, k, v, inputs.mask, scale);
+    const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batchSize * seqLen, config.nHeads * headDim]) as tf.Tensor2D;
+    h = tf.add(h, linear(i, 'o', merged));
+
+    const xf = rmsNorm(h, layer.ffnNorm, config.normEps);
+    const gate = linear(i, 'gate', xf);
+    const up = linear(i, 'up', xf);
+    const swiglu = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+    h = tf.add(h, linear(i, 'down', swiglu));
+  }
+  return rmsNorm(h, base.outputNorm, config.normEps);
+}

@@ -1,0 +1,364 @@
+/**
+ * A trainable task model: the frozen LLaMA base, a LoRA adapter, and a head (sequence classification or causal LM).
+ * The only place that turns a {@link Batch} into a loss, gradients and statistics.
+ *
+ * Tensors stay inside: parameters come in and gradients go out as {@link NamedTensors} (plain float32 arrays) in
+ * the order of {@link TaskModel.manifest}. The TF.js backend must be selected before `create` (worker/backend.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { canonicalTargets, dropoutMask, initLoraTensors, loraManifest, loraScale, loraTensorName, mixSeed, validateLoraSpec } from '../adapters/lora.js';
+import { ConfigError, ErrorCode, ShapeError } from '../errors.js';
+import { mulberry32, randomNormal } from '../random.js';
+import type { NamedTensors, TensorSpec } from '../tensors.js';
+import { sizeOf } from '../tensors.js';
+import { additiveAttentionMask } from './attention.js';
+import { validateBatch } from './batch-validation.js';
+import type { DecoderInputs, LinearAdapter } from './decoder.js';
+import { decoderForward } from './decoder.js';
+import { FrozenBase } from './frozen-base.js';
+import type { FrozenMatrix } from './linear-ops.js';
+import { disposeFrozenMatrix, frozenMatrix } from './linear-ops.js';
+import { headDimOf } from './llama-config.js';
+import type { CrossEntropyTargets } from './losses.js';
+import { crossEntropyRows, crossEntropyTargets, IGNORE_INDEX, poolingMatrix } from './losses.js';
+import type { Formulation, ModelOps } from './ops.js';
+import { opsFor } from './ops.js';
+import { ropeTables } from './rope.js';
+import type { BaseWeights, Batch, BatchStats, LlamaConfig, LoraTarget, ModelSpec } from './types.js';
+import { LORA_TARGETS } from './types.js';
+
+/** Name of the classification head's weight `[numLabels, dim]` (Hugging Face `LlamaForSequenceClassification`). */
+export const SCORE_WEIGHT = 'score.weight';
+
+/** Standard deviation of the classification head's initial weights (Hugging Face `initializer_range`). */
+export const SCORE_INIT_STD = 0.02;
+
+/** Options of {@link TaskModel.create}. */
+export interface TaskModelOptions {
+  /** How the products are written: `fast` for training, `naive` as a reference. @default 'fast' */
+  readonly formulation?: Formulation;
+}
+
+/** Options of {@link TaskModel.computeGradients}. */
+export interface GradientOptions {
+  /**
+   * Seed of the LoRA dropout masks of this call (one stream per layer and module). @default a per-model counter
+   * 0, 1, 2, ... (deterministic for a fresh model, different on every call); ignored when `loraDropout` is 0.
+   */
+  readonly dropoutSeed?: number;
+}
+
+/** Per-batch constants, made outside the differentiated function because gradient functions read some of them. */
+interface BatchConstants {
+  readonly inputs: DecoderInputs;
+  readonly targets: CrossEntropyTargets;
+  readonly pooling: FrozenMatrix | undefined;
+  readonly labels: Int32Array;
+}
+
+/** A frozen base plus trainable adapter and head; see the module comment. */
+export class TaskModel {
+  readonly config: LlamaConfig;
+  readonly spec: ModelSpec;
+  /** Trainable tensors in canonical order: LoRA (layers ascending; q, k, v, o, gate, up, down; A before B), then `score.weight`. */
+  readonly manifest: TensorSpec[];
+  private readonly base: FrozenBase;
+  private readonly ownsBase: boolean;
+  private readonly ops: ModelOps;
+  private readonly targets: ReadonlySet<LoraTarget>;
+  private readonly ropeCache = new Map<number, { cos: tf.Tensor4D; sinSigned: tf.Tensor4D }>();
+  private trainable = new Map<string, tf.Tensor>();
+  private dropoutCounter = 0;
+
+  private constructor(base: FrozenBase, ownsBase: boolean, spec: ModelSpec, options: TaskModelOptions) {
+    this.base = base;
+    this.ownsBase = ownsBase;
+    this.config = base.config;
+    this.spec = spec;
+    this.ops = opsFor(options.formulation ?? 'fast');
+    this.targets = new Set(canonicalTargets(spec.peft));
+    this.manifest = loraManifest(this.config, spec.peft);
+    if (spec.task === 'classification') this.manifest.push({ name: SCORE_WEIGHT, shape: [spec.numLabels, this.config.dim] });
+    this.setTrainable(this.initTrainable(0));
+  }
+
+  /**
+   * Upload `weights` and build the model, its trainable tensors initialised from seed 0 ({@link initTrainable}).
+   * @throws ConfigError E_CONFIG_INVALID for an impossible config or spec.
+   * @throws ShapeError E_TENSOR_NAME / E_TENSOR_SHAPE when `weights` do not match `config`.
+   */
+  static create(config: LlamaConfig, weights: BaseWeights, spec: ModelSpec, options: TaskModelOptions = {}): TaskModel {
+    validateModelSpec(spec);
+    return new TaskModel(FrozenBase.fromWeights(config, weights), true, spec, options);
+  }
+
+  /**
+   * Build a model on a base that is already uploaded and shared (many virtual clients, one base): {@link dispose}
+   * then leaves the base alone.
+   * @throws ConfigError E_CONFIG_INVALID for an impossible spec.
+   */
+  static fromBase(base: FrozenBase, spec: ModelSpec, options: TaskModelOptions = {}): TaskModel {
+    validateModelSpec(spec);
+    return new TaskModel(base, false, spec, options);
+  }
+
+  /**
+   * Fresh trainable values, deterministic in `seed`: LoRA as PEFT initialises it (A uniform, B zero), then the
+   * classification head from N(0, {@link SCORE_INIT_STD}²) as Hugging Face does (a zero head would zero every LoRA
+   * gradient at the first step).
+   */
+  initTrainable(seed: number): NamedTensors {
+    const rng = mulberry32(seed);
+    const values = initLoraTensors(this.config, this.spec.peft, rng);
+    if (this.spec.task === 'classification') {
+      const score = new Float32Array(this.spec.numLabels * this.config.dim);
+      for (let i = 0; i < score.length; i++) score[i] = SCORE_INIT_STD * randomNormal(rng);
+      values.set(SCORE_WEIGHT, score);
+    }
+    return values;
+  }
+
+  /**
+   * Replace every trainable tensor (copied: later changes to `values` do not reach the model).
+   * @throws ShapeError E_TENSOR_NAME for a missing or unknown name, E_TENSOR_SHAPE for a wrong element count.
+   */
+  setTrainable(values: NamedTensors): void {
+    for (const name of values.keys()) {
+      if (!this.manifest.some((s) => s.name === name)) {
+        throw new ShapeError(ErrorCode.TENSOR_NAME, `setTrainable: "${name}" is not a trainable tensor of this model`);
+      }
+    }
+    for (const { name, shape } of this.manifest) {
+      const v = values.get(name);
+      if (!v) throw new ShapeError(ErrorCode.TENSOR_NAME, `setTrainable: "${name}" is missing`);
+      if (v.length !== sizeOf(shape)) {
+        throw new ShapeError(ErrorCode.TENSOR_SHAPE, `setTrainable: "${name}" has ${v.length} values, expected [${shape.join(', ')}]`);
+      }
+    }
+    const next = new Map<string, tf.Tensor>();
+    for (const { name, shape } of this.manifest) next.set(name, tf.keep(tf.tensor(Float32Array.from(values.get(name) as Float32Array), [...shape], 'float32')));
+    for (const t of this.trainable.values()) t.dispose();
+    this.trainable = next;
+  }
+
+  /** The current trainable values, in manifest order. */
+  getTrainable(): NamedTensors {
+    const out: NamedTensors = new Map();
+    for (const { name } of this.manifest) out.set(name, (this.trainable.get(name) as tf.Tensor).dataSync() as Float32Array);
+    return out;
+  }
+
+  /**
+   * Loss statistics and the gradients of the SUM of the per-item losses (not the mean: the caller divides by the
+   * global item count, so that results from several workers add up) with respect to every manifest tensor.
+   * Applies LoRA dropout when the spec asks for it.
+   * @throws ShapeError E_TENSOR_SHAPE / E_TENSOR_RANGE for a batch that does not fit the model.
+   */
+  computeGradients(batch: Batch, opts: GradientOptions = {}): { stats: BatchStats; grads: NamedTensors } {
+    const seed = opts.dropoutSeed ?? this.dropoutCounter++;
+    const consts = this.prepare(batch);
+    const names = this.manifest.map((s) => s.name);
+    let rowLoss: tf.Tensor | undefined;
+    let predicted: tf.Tensor | undefined;
+    let result: { value: tf.Scalar; grads: tf.Tensor[] } | undefined;
+    try {
+      const f = (...xs: tf.Tensor[]): tf.Scalar => {
+        const byName = new Map(names.map((n, i) => [n, xs[i]]));
+        const out = this.lossRows(consts, byName, this.spec.peft.loraDropout > 0 ? seed : undefined);
+        rowLoss = tf.keep(out.rowLoss);
+        predicted = tf.keep(out.predicted);
+        return tf.sum(out.rowLoss);
+      };
+      result = tf.valueAndGrads(f)(names.map((n) => this.trainable.get(n) as tf.Tensor));
+      const grads: NamedTensors = new Map();
+      names.forEach((n, i) => grads.set(n, (result as { grads: tf.Tensor[] }).grads[i].dataSync() as Float32Array));
+      return { stats: this.stats(batch, consts, rowLoss as tf.Tensor, predicted as tf.Tensor), grads };
+    } finally {
+      rowLoss?.dispose();
+      predicted?.dispose();
+      result?.value.dispose();
+      result?.grads.forEach((g) => g.dispose());
+      disposeConstants(consts);
+    }
+  }
+
+  /** Loss statistics of `batch` with the current parameters: no dropout, no gradients. */
+  evaluate(batch: Batch): BatchStats {
+    const consts = this.prepare(batch);
+    try {
+      const [rowLoss, predicted] = tf.tidy(() => {
+        const out = this.lossRows(consts, this.trainable, undefined);
+        return [out.rowLoss, out.predicted];
+      });
+      try {
+        return this.stats(batch, consts, rowLoss, predicted);
+      } finally {
+        rowLoss.dispose();
+        predicted.dispose();
+      }
+    } finally {
+      disposeConstants(consts);
+    }
+  }
+
+  /**
+   * Language-model logits `[vocabSize]` for the token after `ids` (through the tied output projection, adapters
+   * applied, no dropout). Recomputes the whole prefix: there is no KV cache.
+   * @throws ShapeError E_TENSOR_SHAPE for an empty prefix or one longer than the context, E_TENSOR_RANGE for a bad id.
+   */
+  nextTokenLogits(ids: readonly number[]): Float32Array {
+    const seqLen = ids.length;
+    if (seqLen === 0) throw new ShapeError(ErrorCode.TENSOR_SHAPE, 'nextTokenLogits: the prefix is empty (start it with BOS)');
+    const batch: Batch = {
+      batchSize: 1,
+      seqLen,
+      inputIds: Int32Array.from(ids),
+      attentionMask: new Int32Array(seqLen).fill(1),
+      labels: new Int32Array(this.spec.task === 'classification' ? 1 : seqLen),
+    };
+    validateBatch(batch, this.config, this.spec.task);
+    const inputs = this.decoderInputs(batch);
+    try {
+      const logits = tf.tidy(() => {
+        const hidden = decoderForward(this.base, inputs, this.ops, this.adapter(this.trainable, undefined));
+        const last = tf.slice(hidden, [seqLen - 1, 0], [1, this.config.dim]);
+        return tf.matMul(last, this.base.outputMatrix().wt);
+      });
+      const values = logits.dataSync() as Float32Array;
+      logits.dispose();
+      return values;
+    } finally {
+      inputs.inputIds.dispose();
+      inputs.mask.dispose();
+    }
+  }
+
+  /** Free the trainable tensors, cached tables and (when this model uploaded it) the base. */
+  dispose(): void {
+    for (const t of this.trainable.values()) t.dispose();
+    this.trainable.clear();
+    for (const { cos, sinSigned } of this.ropeCache.values()) {
+      cos.dispose();
+      sinSigned.dispose();
+    }
+    this.ropeCache.clear();
+    if (this.ownsBase) this.base.dispose();
+  }
+
+  private adapter(params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): LinearAdapter {
+    const scale = loraScale(this.spec.peft);
+    const p = this.spec.peft.loraDropout;
+    return (layer, target, x) => {
+      if (!this.targets.has(target)) return undefined;
+      const a = params.get(loraTensorName(layer, target, 'A')) as tf.Tensor2D;
+      const b = params.get(loraTensorName(layer, target, 'B')) as tf.Tensor2D;
+      let input = x;
+      if (dropoutSeed !== undefined) {
+        const mask = dropoutMask(x.size, p, mixSeed(dropoutSeed, layer, LORA_TARGETS.indexOf(target)));
+        input = tf.mul(x, tf.tensor2d(mask, x.shape));
+      }
+      return this.ops.loraDelta(input, a, b, scale);
+    };
+  }
+
+  /** Per-row losses and argmax predictions (rows: sequences for classification, tokens for causal-lm). */
+  private lossRows(
+    consts: BatchConstants,
+    params: ReadonlyMap<string, tf.Tensor>,
+    dropoutSeed: number | undefined,
+  ): { rowLoss: tf.Tensor1D; predicted: tf.Tensor1D } {
+    const hidden = decoderForward(this.base, consts.inputs, this.ops, this.adapter(params, dropoutSeed));
+    let logits: tf.Tensor2D;
+    if (this.spec.task === 'classification') {
+      const pooled = this.ops.frozenLeftMatMul(consts.pooling as FrozenMatrix, hidden);
+      logits = this.ops.trainableLinear(pooled, params.get(SCORE_WEIGHT) as tf.Tensor2D);
+    } else {
+      logits = this.ops.frozenLinear(hidden, this.base.outputMatrix());
+    }
+    return { rowLoss: crossEntropyRows(logits, consts.targets), predicted: tf.argMax(logits, 1) as tf.Tensor1D };
+  }
+
+  private stats(batch: Batch, consts: BatchConstants, rowLoss: tf.Tensor, predicted: tf.Tensor): BatchStats {
+    const losses = rowLoss.dataSync();
+    const preds = predicted.dataSync();
+    let lossSum = 0;
+    let numLossItems = 0;
+    let numCorrect = 0;
+    for (let i = 0; i < consts.labels.length; i++) {
+      if (consts.labels[i] === IGNORE_INDEX) continue;
+      lossSum += losses[i];
+      numLossItems++;
+      if (preds[i] === consts.labels[i]) numCorrect++;
+    }
+    let numTokens = 0;
+    for (const m of batch.attentionMask) numTokens += m;
+    return { lossSum, numSamples: batch.batchSize, numLossItems, numTokens, numCorrect };
+  }
+
+  private prepare(batch: Batch): BatchConstants {
+    validateBatch(batch, this.config, this.spec.task);
+    const isClassification = this.spec.task === 'classification';
+    const numClasses = isClassification ? this.spec.numLabels : this.config.vocabSize;
+    const targets = crossEntropyTargets(batch.labels, numClasses, 'batch labels');
+    const inputs = this.decoderInputs(batch);
+    const pooling = isClassification
+      ? frozenMatrix(poolingMatrix(batch.attentionMask, batch.batchSize, batch.seqLen, this.spec.pooling), batch.batchSize, batch.batchSize * batch.seqLen)
+      : undefined;
+    return { inputs, targets, pooling, labels: batch.labels };
+  }
+
+  private decoderInputs(batch: Batch): DecoderInputs {
+    const { batchSize, seqLen } = batch;
+    let rope = this.ropeCache.get(seqLen);
+    if (!rope) {
+      const headDim = headDimOf(this.config);
+      const tables = ropeTables(seqLen, headDim, this.config.ropeTheta);
+      // Kept: a cache entry must survive any tf.tidy the caller runs us in.
+      rope = {
+        cos: tf.keep(tf.tensor4d(tables.cos, [1, seqLen, 1, headDim])),
+        sinSigned: tf.keep(tf.tensor4d(tables.sinSigned, [1, seqLen, 1, headDim])),
+      };
+      this.ropeCache.set(seqLen, rope);
+    }
+    return {
+      batchSize,
+      seqLen,
+      inputIds: tf.tensor1d(batch.inputIds, 'int32'),
+      mask: tf.tensor3d(additiveAttentionMask(batch.attentionMask, batchSize, seqLen), [batchSize, seqLen, seqLen]),
+      ropeCos: rope.cos,
+      ropeSinSigned: rope.sinSigned,
+    };
+  }
+}
+
+function disposeConstants(consts: BatchConstants): void {
+  consts.inputs.inputIds.dispose();
+  consts.inputs.mask.dispose();
+  consts.targets.oneHot.dispose();
+  consts.targets.valid.dispose();
+  if (consts.pooling) disposeFrozenMatrix(consts.pooling);
+}
+
+/**
+ * Throw unless the spec can be built: known task and pooling, a positive integer `numLabels` for classification,
+ * a valid LoRA spec.
+ * @throws ConfigError E_CONFIG_INVALID.
+ */
+export function validateModelSpec(spec: ModelSpec): void {
+  if (spec.task !== 'classification' && spec.task !== 'causal-lm') {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.task: unknown task "${String(spec.task)}"`);
+  }
+  if (spec.task === 'classification' && (!Number.isInteger(spec.numLabels) || spec.numLabels < 2)) {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.num_labels must be an integer ≥ 2 for classification, got ${spec.numLabels}`);
+  }
+  if (spec.pooling !== 'mean' && spec.pooling !== 'last') {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.pooling: unknown pooling "${String(spec.pooling)}"`);
+  }
+  if (spec.peft.method !== 'lora') {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `peft.method: "${String(spec.peft.method)}" is not supported by this model yet`);
+  }
+  validateLoraSpec(spec.peft);
+  if (spec.task === 'causal-lm' && spec.peft.targetModules.length === 0) {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'peft.target_modules is empty: a causal-lm model would have nothing to train');
+  }
+}

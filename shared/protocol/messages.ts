@@ -1,0 +1,250 @@
+/**
+ * The swarmtune wire protocol, version 1: one interface per frame and the {@link Message} union.
+ *
+ * Every frame is a msgpack map `{ v, kind, id, ... }`; a reply adds `replyTo` (the `id` it answers).
+ * Frames are plain data: strings, numbers, booleans, arrays, maps with string keys, and byte strings
+ * (tensor data). Within version 1 fields are only ever ADDED, and only as optional fields; a kind is
+ * never renamed or reused; a breaking change is `v: 2`. Bytes become a `Message` only through
+ * `parseMessage` (./parse.ts).
+ */
+import type { BatchStats, ModelSpec } from '../model/types.js';
+import type { TensorSpec } from '../tensors.js';
+
+/** The protocol version this build speaks, carried as `v` in every frame. */
+export const PROTOCOL_VERSION = 1;
+
+/** The WebSocket sub-protocol both sides must agree on in the HTTP upgrade. */
+export const SUBPROTOCOL = 'swarmtune.v1';
+
+/** Every frame kind of protocol version 1 (snake_case; requests and results pair as `*_request` / `*_result`). */
+export const MsgKind = {
+  /** worker → coordinator: first frame after the connection opens. */
+  HELLO: 'hello',
+  /** coordinator → worker: reply to `hello` with the run, model and trainable manifest. */
+  WELCOME: 'welcome',
+  /** worker → coordinator: reply to `welcome` once the base model is loaded. */
+  READY: 'ready',
+  /** coordinator → worker: compute summed gradients for a batch. */
+  GRAD_REQUEST: 'grad_request',
+  /** worker → coordinator: reply to `grad_request`. */
+  GRAD_RESULT: 'grad_result',
+  /** coordinator → worker: compute loss statistics for a batch without gradients. */
+  EVAL_REQUEST: 'eval_request',
+  /** worker → coordinator: reply to `eval_request`. */
+  EVAL_RESULT: 'eval_result',
+  /** either way: a failure, as data. */
+  ERROR: 'error',
+  /** coordinator → worker: the run is over; close after this. */
+  STOP: 'stop',
+} as const;
+export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
+
+/** All kinds, in table order. */
+export const MSG_KINDS: readonly MsgKind[] = Object.values(MsgKind);
+
+/** Tensor encodings of `TensorBlob.data`. Only `fp32` (raw little-endian IEEE 754 / int32) exists in v1. */
+export const TENSOR_CODECS = ['fp32'] as const;
+export type TensorCodec = (typeof TENSOR_CODECS)[number];
+
+/** Element types a tensor can have on the wire. */
+export const TENSOR_DTYPES = ['float32', 'int32'] as const;
+export type TensorDtype = (typeof TENSOR_DTYPES)[number];
+
+/**
+ * One named tensor on the wire. `data` holds the elements row-major, little-endian; for the `fp32` codec
+ * (the default when `codec` is absent) that is 4 bytes per element. After decoding, `data` is a view into
+ * the received frame (no copy): keep it only as long as you need it.
+ */
+export interface TensorBlob {
+  readonly name: string;
+  readonly dtype: TensorDtype;
+  /** Row-major shape, PyTorch order. `[]` is a scalar. */
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+  /** How `data` is encoded. @default 'fp32' */
+  readonly codec?: TensorCodec;
+}
+
+/** Fields every frame carries. */
+interface FrameBase {
+  readonly v: typeof PROTOCOL_VERSION;
+  /** Unique per sender and connection (a nanoid by default); replies quote it as `replyTo`. */
+  readonly id: string;
+}
+
+/** What a worker reports about itself in `hello`. */
+export interface WorkerCapabilities {
+  /** Compute backend name (`wasm`, `cpu`, `tensorflow`). */
+  readonly backend: string;
+  /** Logical CPU cores the worker may use. */
+  readonly cores: number;
+  /** Memory available to the worker, in bytes. */
+  readonly memoryBytes: number;
+  readonly hostname: string;
+  readonly pid: number;
+}
+
+/** worker → coordinator: first frame of a connection. */
+export interface Hello extends FrameBase {
+  readonly kind: typeof MsgKind.HELLO;
+  /** An id the worker proposes (e.g. to rejoin under its old id); the coordinator decides. */
+  readonly workerId?: string;
+  /** Highest protocol version the worker speaks (equal to `v` in v1). */
+  readonly protocolVersion: number;
+  readonly capabilities: WorkerCapabilities;
+  /** The worker's package version (package.json `version`). */
+  readonly clientVersion: string;
+}
+
+/** Where the base model lives; the worker loads it from its own disk and checks the hash. */
+export interface ModelRef {
+  readonly path: string;
+  /** Lower-case hex SHA-256 of the model file. */
+  readonly sha256: string;
+  readonly format: 'gguf';
+}
+
+/** coordinator → worker: reply to `hello`. */
+export interface Welcome extends FrameBase {
+  readonly kind: typeof MsgKind.WELCOME;
+  readonly replyTo: string;
+  readonly runId: string;
+  /** The id the coordinator assigned (the proposed one, or a new one). */
+  readonly workerId: string;
+  readonly model: ModelRef;
+  readonly modelSpec: ModelSpec;
+  /** Trainable tensors, names and shapes, in canonical order. */
+  readonly manifest: readonly TensorSpec[];
+  /** Free-form run settings (plain JSON-like data) the coordinator hands to workers. */
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * What a worker reports about its compute backend: `name` is required; any further plain-data fields the
+ * worker adds (simd, threads, fallback reasons...) travel too and the parser keeps them.
+ */
+export interface BackendReport {
+  readonly name: string;
+}
+
+/** worker → coordinator: reply to `welcome` once the model is loaded and verified. */
+export interface Ready extends FrameBase {
+  readonly kind: typeof MsgKind.READY;
+  readonly replyTo: string;
+  /** SHA-256 of the model file as the worker computed it (lower-case hex). */
+  readonly modelSha256: string;
+  readonly backend: BackendReport;
+  /** Time to load the base model, in milliseconds. */
+  readonly loadMs: number;
+}
+
+/**
+ * A padded batch on the wire: `inputIds` and `attentionMask` are int32 `[batchSize, seqLen]`, `labels` int32
+ * `[batchSize]` (classification) or `[batchSize * seqLen]` (causal-lm). See `Batch` in shared/model/types.ts
+ * and `wireToBatch` / `batchToWire` in ./batch.ts.
+ */
+export interface WireBatch {
+  readonly batchSize: number;
+  readonly seqLen: number;
+  readonly inputIds: TensorBlob;
+  readonly attentionMask: TensorBlob;
+  readonly labels: TensorBlob;
+}
+
+/** coordinator → worker: compute the summed gradient of the loss over `batch`. */
+export interface GradRequest extends FrameBase {
+  readonly kind: typeof MsgKind.GRAD_REQUEST;
+  /** Optimizer step this request belongs to (0-based). */
+  readonly step: number;
+  /** Current trainable parameters; omitted when the worker already holds `paramsVersion`. */
+  readonly params?: readonly TensorBlob[];
+  /** Version of the trainable parameters the gradient must be computed at. */
+  readonly paramsVersion: number;
+  readonly batch: WireBatch;
+  /** Seed for dropout masks, so that a step is reproducible wherever it runs. */
+  readonly dropoutSeed: number;
+}
+
+/**
+ * Batch statistics on the wire (see `BatchStats`). `lossSum` may be NaN or ±Infinity when training diverged:
+ * the receiver decides what to do with it, the parser does not drop the frame.
+ */
+export type WireStats = BatchStats;
+
+/** worker → coordinator: reply to `grad_request`. */
+export interface GradResult extends FrameBase {
+  readonly kind: typeof MsgKind.GRAD_RESULT;
+  readonly replyTo: string;
+  readonly step: number;
+  /** Summed (not averaged) gradients, one per manifest tensor. */
+  readonly grads: readonly TensorBlob[];
+  readonly stats: WireStats;
+  /** Worker-side compute time, in milliseconds. */
+  readonly computeMs: number;
+}
+
+/** coordinator → worker: compute loss statistics (no gradients) for `batch`. */
+export interface EvalRequest extends FrameBase {
+  readonly kind: typeof MsgKind.EVAL_REQUEST;
+  readonly step: number;
+  readonly params?: readonly TensorBlob[];
+  readonly paramsVersion: number;
+  readonly batch: WireBatch;
+}
+
+/** worker → coordinator: reply to `eval_request`. */
+export interface EvalResult extends FrameBase {
+  readonly kind: typeof MsgKind.EVAL_RESULT;
+  readonly replyTo: string;
+  readonly step: number;
+  readonly stats: WireStats;
+  /** Worker-side compute time, in milliseconds. */
+  readonly computeMs: number;
+}
+
+/**
+ * Either way: a failure, as data. Its layout is frozen across protocol versions, and the parser accepts it
+ * whatever its `v`, so that peers of different versions can still tell each other why they disagree.
+ */
+export interface ErrorFrame {
+  readonly v: number;
+  readonly kind: typeof MsgKind.ERROR;
+  readonly id: string;
+  /** A stable `E_*` code (shared/errors.ts ErrorCode; a newer peer may send codes this build does not know). */
+  readonly code: string;
+  /** Human-readable: what went wrong and where. */
+  readonly message: string;
+  /** Whether repeating the same request may succeed. */
+  readonly retryable: boolean;
+  /** The request this error answers, if any. */
+  readonly replyTo?: string;
+}
+
+/** coordinator → worker: the run is over (or this worker is dismissed). */
+export interface Stop extends FrameBase {
+  readonly kind: typeof MsgKind.STOP;
+  readonly reason: string;
+}
+
+/** Every frame of protocol version 1. */
+export type Message =
+  | Hello
+  | Welcome
+  | Ready
+  | GradRequest
+  | GradResult
+  | EvalRequest
+  | EvalResult
+  | ErrorFrame
+  | Stop;
+
+/** The frame type of one kind: `MessageOf<'grad_result'>` is {@link GradResult}. */
+export type MessageOf<K extends MsgKind> = Extract<Message, { kind: K }>;
+
+/** The fields of a frame of kind `K` other than `v`, `kind` and `id` (what a sender fills in). */
+export type MessageBody<K extends MsgKind> = Omit<MessageOf<K>, 'v' | 'kind' | 'id'>;
+
+/** Whether `kind` is a kind this build knows. */
+export function isMsgKind(kind: unknown): kind is MsgKind {
+  return typeof kind === 'string' && (MSG_KINDS as readonly string[]).includes(kind);
+}

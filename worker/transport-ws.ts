@@ -1,0 +1,226 @@
+/**
+ * The worker's side of the link: dial the coordinator with sub-protocol `swarmtune.v1`, wrap the socket as a
+ * {@link Transport}, and watch liveness. ws answers the coordinator's pings by itself; a worker that hears no
+ * ping (and no frame) for `pingTimeoutMs` treats the link as dead: it terminates the socket and the close
+ * event carries code 4002 (HEARTBEAT_TIMEOUT) with error E_TIMEOUT.
+ *
+ * {@link connectWithRetry} retries the *initial* connection with jittered exponential backoff (for workers
+ * started before the coordinator listens). A dropped connection is not re-dialled behind the caller's back:
+ * the worker decides (see `isReconnectable` in shared/protocol/close-codes.ts) and rejoins with a new `hello`.
+ */
+import type { IncomingMessage } from 'node:http';
+import { WebSocket } from 'ws';
+import { ErrorCode, OrchestratorError, ProtocolError } from '../shared/errors.js';
+import { CloseCode } from '../shared/protocol/close-codes.js';
+import { SUBPROTOCOL } from '../shared/protocol/messages.js';
+import { attachWebSocket } from '../shared/protocol/socket-transport.js';
+import type { Transport } from '../shared/transport.js';
+
+/** Default for `pingTimeoutMs`: longer than the coordinator's default ping interval plus pong timeout. @default 30 s */
+export const DEFAULT_PING_TIMEOUT_MS = 30_000;
+/** @default 64 MiB */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** @default 10 s */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Backoff between connection attempts. */
+export interface ReconnectOptions {
+  /** Delay before the first retry, before jitter. @default 200 */
+  readonly initialDelayMs?: number;
+  /** Cap on the delay, before jitter. @default 5000 */
+  readonly maxDelayMs?: number;
+  /** Attempts in all, the first included. @default 10 */
+  readonly maxAttempts?: number;
+}
+
+/** One failed attempt, reported before waiting `delayMs` for the next. */
+export interface RetryInfo {
+  /** 1 for the first attempt that failed. */
+  readonly attempt: number;
+  readonly delayMs: number;
+  readonly error: OrchestratorError;
+}
+
+/** Options of {@link connectWs} / {@link connectWithRetry}. */
+export interface ConnectOptions {
+  /** Silence (no ping, no frame) after which the link is declared dead; 0 disables. @default DEFAULT_PING_TIMEOUT_MS */
+  readonly pingTimeoutMs?: number;
+  /** Largest inbound frame. @default DEFAULT_MAX_PAYLOAD_BYTES */
+  readonly maxPayloadBytes?: number;
+  /** @default DEFAULT_HANDSHAKE_TIMEOUT_MS */
+  readonly handshakeTimeoutMs?: number;
+  /** Send high-water mark, in bytes. @default 4 MiB */
+  readonly highWaterMarkBytes?: number;
+  /** Retry the initial connection; absent: one attempt (connectWs) or the defaults (connectWithRetry). */
+  readonly reconnect?: ReconnectOptions;
+  /** Cancels the attempts (and the waits between them). */
+  readonly signal?: AbortSignal;
+  /** Called after each failed attempt that will be retried. */
+  readonly onRetry?: (info: RetryInfo) => void;
+}
+
+const DEFAULT_RECONNECT: Required<ReconnectOptions> = { initialDelayMs: 200, maxDelayMs: 5_000, maxAttempts: 10 };
+
+/**
+ * Delay before retry number `retry` (0 for the first): `min(maxDelayMs, initialDelayMs · 2^retry)`, of which
+ * the upper half is random ("equal jitter"), so that many workers do not dial in lockstep.
+ */
+export function backoffDelayMs(retry: number, options: ReconnectOptions = {}, random: () => number = Math.random): number {
+  const { initialDelayMs, maxDelayMs } = { ...DEFAULT_RECONNECT, ...options };
+  const base = Math.min(maxDelayMs, initialDelayMs * 2 ** retry);
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+/** Network errors worth another attempt: the coordinator may not be listening yet. */
+const RETRYABLE_NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+interface AttemptFailure {
+  readonly error: OrchestratorError;
+  readonly retryable: boolean;
+}
+
+function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      if (size < maxBytes) chunks.push(chunk);
+      size += chunk.length;
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8').slice(0, maxBytes).trim()));
+    res.on('error', () => resolve(Buffer.concat(chunks).toString('utf8').trim()));
+  });
+}
+
+function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
+  return new Promise<Transport>((resolve, reject) => {
+    let settled = false;
+    let ws: WebSocket;
+    const fail = (failure: AttemptFailure): void => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      try {
+        ws?.terminate();
+      } catch {
+        // Already closed: nothing to release.
+      }
+      reject(failure);
+    };
+    const onAbort = (): void =>
+      fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `connecting to ${url} was cancelled`), retryable: false });
+    try {
+      ws = new WebSocket(url, [SUBPROTOCOL], {
+        perMessageDeflate: false,
+        maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      });
+    } catch (err) {
+      fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${(err as Error).message}`, { cause: err }), retryable: false });
+      return;
+    }
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const onError = (err: Error): void => {
+      const code = (err as NodeJS.ErrnoException).code;
+      const retryable = (code !== undefined && RETRYABLE_NET_CODES.has(code)) || /timed out/i.test(err.message);
+      fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${err.message}`, { cause: err }), retryable });
+    };
+    ws.on('error', onError);
+    ws.on('unexpected-response', (_req, res) => {
+      void readBody(res, 4096).then((body) => {
+        const status = res.statusCode ?? 0;
+        const remoteCode = res.headers['x-swarmtune-error-code'];
+        const message = `coordinator at ${url} refused the connection (HTTP ${status}): ${body || res.statusMessage || 'no reason given'}`;
+        const error =
+          remoteCode === ErrorCode.PROTOCOL_VERSION
+            ? new ProtocolError(ErrorCode.PROTOCOL_VERSION, message)
+            : new OrchestratorError(ErrorCode.CONNECT_FAILED, message);
+        fail({ error, retryable: status >= 500 });
+      });
+    });
+    ws.on('open', () => {
+      if (settled) return;
+      if (ws.protocol !== SUBPROTOCOL) {
+        fail({ error: new ProtocolError(ErrorCode.PROTOCOL_VERSION, `coordinator at ${url} accepted sub-protocol '${ws.protocol}', expected ${SUBPROTOCOL}`), retryable: false });
+        return;
+      }
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      ws.off('error', onError);
+      const transport = attachWebSocket(ws, {
+        peer: url,
+        localRole: 'worker',
+        peerRole: 'coordinator',
+        highWaterMarkBytes: options.highWaterMarkBytes,
+      });
+      watchPings(ws, transport, url, options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
+      resolve(transport);
+    });
+  });
+}
+
+function watchPings(ws: WebSocket, transport: ReturnType<typeof attachWebSocket>, url: string, pingTimeoutMs: number): void {
+  if (pingTimeoutMs <= 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const message = `heartbeat timeout: no ping from the coordinator at ${url} within ${pingTimeoutMs} ms`;
+      transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
+    }, pingTimeoutMs);
+  };
+  arm();
+  ws.on('ping', arm);
+  ws.on('message', arm);
+  transport.onClose(() => clearTimeout(timer));
+}
+
+function wait(ms: number, signal: AbortSignal | undefined, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new OrchestratorError(ErrorCode.CONNECT_FAILED, `connecting to ${url} was cancelled`));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Opens a connection to the coordinator at `url` (`ws://host:port`). With `options.reconnect`, failed
+ * attempts that may succeed later (refused, reset, timed out, HTTP 5xx) are retried with
+ * {@link backoffDelayMs}; a refusal (HTTP 4xx, wrong sub-protocol) fails at once.
+ * @throws ProtocolError E_PROTOCOL_VERSION when the coordinator speaks another protocol version;
+ *   OrchestratorError E_CONNECT_FAILED otherwise (the message names the URL and the last cause).
+ */
+export async function connectWs(url: string, options: ConnectOptions = {}): Promise<Transport> {
+  const reconnect = options.reconnect ? { ...DEFAULT_RECONNECT, ...options.reconnect } : undefined;
+  const maxAttempts = Math.max(1, reconnect?.maxAttempts ?? 1);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce(url, options);
+    } catch (caught) {
+      const { error, retryable } = caught as AttemptFailure;
+      if (!retryable || attempt >= maxAttempts) {
+        if (attempt > 1 && error.code === ErrorCode.CONNECT_FAILED) {
+          throw new OrchestratorError(ErrorCode.CONNECT_FAILED, `${error.message} (gave up after ${attempt} attempts)`, { cause: error });
+        }
+        throw error;
+      }
+      const delayMs = backoffDelayMs(attempt - 1, reconnect);
+      options.onRetry?.({ attempt, delayMs, error });
+      await wait(delayMs, options.signal, url);
+    }
+  }
+}
+
+/** {@link connectWs} with retries on by default (`reconnect` fields default to 200 ms, 5 s, 10 attempts). */
+export function connectWithRetry(url: string, options: ConnectOptions = {}): Promise<Transport> {
+  return connectWs(url, { ...options, reconnect: options.reconnect ?? {} });
+}

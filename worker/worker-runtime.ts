@@ -1,0 +1,151 @@
+import os from 'node:os';
+import { resolve } from 'node:path';
+import type { Message, MessageOf } from '../shared/protocol/messages.js';
+import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
+import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
+import type { Transport, TransportCloseEvent } from '../shared/transport.js';
+
+import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
+import { loadLlamaGguf } from '../shared/model/load-gguf.js';
+import { TaskModel } from '../shared/model/task-model.js';
+import { PACKAGE_VERSION } from '../shared/version.js';
+import type { BackendReport } from './backend.js';
+import { DataParallelRank } from './trainer.js';
+
+/** How a worker process behaves; everything has a default but the connection. */
+export interface WorkerRuntimeOptions {
+  /** An open connection to the coordinator. */
+  readonly transport: Transport;
+  /** The compute backend already selected (worker/backend.ts). */
+  readonly backend: BackendReport;
+  /** Load the base model from this path instead of the path the coordinator names (same sha256 required). */
+  readonly modelPath?: string;
+  /** Longest wait for `welcome` after `hello`, in milliseconds. @default 30_000 */
+  readonly welcomeTimeoutMs?: number;
+  /** Where progress lines go. @default console.error */
+  readonly log?: (line: string) => void;
+}
+
+/** How a worker session ended: `stopped` by the coordinator, or the connection was `lost`. */
+export type WorkerOutcome =
+  | { readonly kind: 'stopped'; readonly reason: string }
+  | { readonly kind: 'lost'; readonly close: TransportCloseEvent };
+
+/**
+ * One worker session: hello → welcome (load and verify the model) → ready, then answer requests until `stop`
+ * or the connection closes. A request that fails gets an `error` frame naming the problem and the worker goes
+ * on; it never throws on a peer's input.
+ */
+export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<WorkerOutcome> {
+  const { transport, backend } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const inbox = new FrameQueue(transport);
+  await transport.send(
+    makeMessage(MsgKind.HELLO, {
+      protocolVersion: PROTOCOL_VERSION,
+      clientVersion: PACKAGE_VERSION,
+      capabilities: { backend: backend.name, cores: os.availableParallelism(), memoryBytes: os.totalmem(), hostname: os.hostname(), pid: process.pid },
+    }),
+  );
+  const welcome = await inbox.next(options.welcomeTimeoutMs ?? 30_000);
+  if (welcome === undefined) return { kind: 'lost', close: await transport.closed };
+  if (welcome.kind === MsgKind.STOP) return { kind: 'stopped', reason: welcome.reason };
+  if (welcome.kind !== MsgKind.WELCOME) {
+    throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `expected welcome from the coordinator, got ${welcome.kind}`);
+  }
+
+  let rank: DataParallelRank;
+  let model: TaskModel | undefined;
+  try {
+    const started = performance.now();
+    const modelPath = resolve(options.modelPath ?? welcome.model.path);
+    const loaded = await loadLlamaGguf(modelPath);
+    if (loaded.sha256 !== welcome.model.sha256) {
+      throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
+    }
+    model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
+    rank = new DataParallelRank(model);
+    const loadMs = performance.now() - started;
+    log(`worker ${welcome.workerId}: run ${welcome.runId}, model ${modelPath} loaded in ${loadMs.toFixed(0)} ms on ${backend.name}`);
+    await transport.send(makeMessage(MsgKind.READY, { replyTo: welcome.id, modelSha256: loaded.sha256, backend, loadMs }));
+  } catch (err) {
+    await transport.send(makeErrorFrame(err, { replyTo: welcome.id })).catch(() => undefined);
+    transport.close(1000, 'model load failed');
+    model?.dispose();
+    throw err;
+  }
+
+  try {
+    for (;;) {
+      const msg = await inbox.next();
+      if (msg === undefined) return { kind: 'lost', close: await transport.closed };
+      if (msg.kind === MsgKind.STOP) {
+        transport.close(1000, 'stopped');
+        return { kind: 'stopped', reason: msg.reason };
+      }
+      await answer(transport, rank, msg, log);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+async function answer(transport: Transport, rank: DataParallelRank, msg: Message, log: (line: string) => void): Promise<void> {
+  try {
+    switch (msg.kind) {
+      case MsgKind.GRAD_REQUEST:
+        await transport.send(makeMessage(MsgKind.GRAD_RESULT, rank.gradients(msg)));
+        return;
+      case MsgKind.EVAL_REQUEST:
+        await transport.send(makeMessage(MsgKind.EVAL_RESULT, rank.evaluate(msg)));
+        return;
+      case MsgKind.ERROR:
+        log(`coordinator reported ${msg.code}: ${msg.message}`);
+        return;
+      default:
+        throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `a worker does not handle ${msg.kind} frames`);
+    }
+  } catch (err) {
+    log(`request ${msg.kind} ${msg.id} failed: ${(err as Error).message}`);
+    if (transport.isOpen) await transport.send(makeErrorFrame(err, { replyTo: msg.id })).catch(() => undefined);
+  }
+}
+
+/** Pulls inbound frames one at a time; `undefined` once the connection has closed. */
+class FrameQueue {
+  private readonly frames: Message[] = [];
+  private waiter?: (msg: Message | undefined) => void;
+  private isClosed = false;
+
+  constructor(transport: Transport) {
+    transport.onMessage((msg) => {
+      if (this.waiter) {
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        waiter(msg);
+      } else this.frames.push(msg);
+    });
+    transport.onClose(() => {
+      this.isClosed = true;
+      this.waiter?.(undefined);
+      this.waiter = undefined;
+    });
+  }
+
+  next(timeoutMs?: number): Promise<Message | undefined> {
+    const queued = this.frames.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.isClosed) return Promise.resolve(undefined);
+    return new Promise((resolveNext, reject) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        this.waiter = undefined;
+        reject(new TimeoutError(`no frame from the coordinator within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = (msg) => {
+        clearTimeout(timer);
+        resolveNext(msg);
+      };
+    });
+  }
+}
+
