@@ -40,7 +40,7 @@ export interface RunResult {
 }
 
 /** The prepared inputs of a run: model facts, tokenized data and the trainable manifest with initial values. */
-interface PreparedRun {
+export interface PreparedRun {
   readonly loaded: LoadedModel;
   readonly modelSpec: ModelSpec;
   readonly labels: string[];
@@ -68,16 +68,8 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   log(`model ${loaded.path}: ${loaded.config.nLayers} layers, width ${loaded.config.dim}, vocab ${loaded.config.vocabSize}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
   log(`data: ${prepared.train.length} training and ${prepared.eval.length} evaluation examples${prepared.labels.length ? `, labels ${prepared.labels.join('/')}` : ''}`);
 
-  const globalBatchSize = config.per_device_train_batch_size * config.workers;
-  const stepsPerEpoch = batchesPerEpoch(prepared.train.length, globalBatchSize);
-  const totalSteps = config.max_steps > 0 ? config.max_steps : Math.ceil(config.num_train_epochs * stepsPerEpoch);
-  const state = new TrainableState(
-    manifest,
-    prepared.initial,
-    { beta1: config.adam_beta1, beta2: config.adam_beta2, epsilon: config.adam_epsilon, weightDecay: config.weight_decay },
-    { baseLearningRate: config.learning_rate, type: config.lr_scheduler_type, warmupSteps: resolveWarmupSteps(config.warmup_steps, config.warmup_ratio, totalSteps), totalSteps },
-    config.max_grad_norm,
-  );
+  const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
+  const state = createTrainableState(config, prepared, totalSteps);
   await writeJson(join(outputDir, 'manifest.json'), {
     run_id: runId,
     swarmtune_version: PACKAGE_VERSION,
@@ -175,6 +167,30 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   } finally {
     await server.close();
   }
+}
+
+/** Global batch size and step counts of a run: the global batch is per-device batch × workers. */
+export function trainingPlan(config: RunConfig, numTrainExamples: number): { globalBatchSize: number; stepsPerEpoch: number; totalSteps: number } {
+  const globalBatchSize = config.per_device_train_batch_size * config.workers;
+  const stepsPerEpoch = batchesPerEpoch(numTrainExamples, globalBatchSize);
+  const totalSteps = config.max_steps > 0 ? config.max_steps : Math.ceil(config.num_train_epochs * stepsPerEpoch);
+  return { globalBatchSize, stepsPerEpoch, totalSteps };
+}
+
+/** The global trainable state of a run: initial values, AdamW and the learning-rate schedule from the config. */
+export function createTrainableState(config: RunConfig, prepared: Pick<PreparedRun, 'manifest' | 'initial'>, totalSteps: number): TrainableState {
+  return new TrainableState(
+    prepared.manifest,
+    prepared.initial,
+    { beta1: config.adam_beta1, beta2: config.adam_beta2, epsilon: config.adam_epsilon, weightDecay: config.weight_decay },
+    {
+      baseLearningRate: config.learning_rate,
+      type: config.lr_scheduler_type,
+      warmupSteps: resolveWarmupSteps(config.warmup_steps, config.warmup_ratio, totalSteps),
+      totalSteps,
+    },
+    config.max_grad_norm,
+  );
 }
 
 /** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */

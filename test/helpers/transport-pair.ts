@@ -18,11 +18,14 @@ export interface TransportPair {
 export function makeTransportPair(): TransportPair {
   let coordinator!: SocketTransport;
   let worker!: SocketTransport;
+  // `linkUp`: frames may still be sent; `severed`: frames in flight are lost (a cut, not an orderly close).
   let linkUp = true;
+  let severed = false;
 
   const cut = (): void => {
-    if (!linkUp) return;
+    if (severed) return;
     linkUp = false;
+    severed = true;
     setImmediate(() => {
       coordinator.handleClose(1006, '');
       worker.handleClose(1006, '');
@@ -36,7 +39,7 @@ export function makeTransportPair(): TransportPair {
       }
       const copy = Uint8Array.from(bytes);
       setImmediate(() => {
-        if (linkUp) peer().handleFrame(copy, true);
+        if (!severed) peer().handleFrame(copy, true);
         done();
       });
     },
