@@ -88,7 +88,9 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
       size += chunk.length;
     });
     res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8').slice(0, maxBytes).trim()));
-    res.on('error', () => resolve(Buffer.concat(chunks).toString('utf8').trim()));
+    const partial = (): void => resolve(Buffer.concat(chunks).toString('utf8').slice(0, maxBytes).trim());
+    res.on('error', partial);
+    res.on('close', partial);
   });
 }
 
@@ -122,13 +124,17 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
+    let refused = false;
     const onError = (err: Error): void => {
+      // Once the coordinator answered the upgrade with an HTTP error, its body is the better explanation.
+      if (refused) return;
       const code = (err as NodeJS.ErrnoException).code;
       const retryable = (code !== undefined && RETRYABLE_NET_CODES.has(code)) || /timed out/i.test(err.message);
       fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${err.message}`, { cause: err }), retryable });
     };
     ws.on('error', onError);
     ws.on('unexpected-response', (_req, res) => {
+      refused = true;
       void readBody(res, 4096).then((body) => {
         const status = res.statusCode ?? 0;
         const remoteCode = res.headers['x-swarmtune-error-code'];

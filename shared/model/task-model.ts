@@ -299,11 +299,11 @@ export class TaskModel {
     validateBatch(batch, this.config, this.spec.task);
     const isClassification = this.spec.task === 'classification';
     const numClasses = isClassification ? this.spec.numLabels : this.config.vocabSize;
+    // Everything that can throw runs before the first tensor is made.
+    const poolingValues = isClassification ? poolingMatrix(batch.attentionMask, batch.batchSize, batch.seqLen, this.spec.pooling) : undefined;
     const targets = crossEntropyTargets(batch.labels, numClasses, 'batch labels');
     const inputs = this.decoderInputs(batch);
-    const pooling = isClassification
-      ? frozenMatrix(poolingMatrix(batch.attentionMask, batch.batchSize, batch.seqLen, this.spec.pooling), batch.batchSize, batch.batchSize * batch.seqLen)
-      : undefined;
+    const pooling = poolingValues ? frozenMatrix(poolingValues, batch.batchSize, batch.batchSize * batch.seqLen) : undefined;
     return { inputs, targets, pooling, labels: batch.labels };
   }
 
