@@ -36,6 +36,8 @@ const CLOSE_POLICY = 1008;
 export class WorkerRegistry {
   private readonly sessions = new Map<string, WorkerSession>();
   private joinCounter = 0;
+  /** Set by `stopAll`: closes after that are the run ending, not workers being lost. */
+  private isStopping = false;
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
 
   constructor(private readonly options: RegistryOptions) {}
@@ -54,7 +56,7 @@ export class WorkerRegistry {
     const session = new WorkerSession(newWorkerId(), transport);
     this.sessions.set(session.id, session);
     transport.onClose(() => {
-      if (session.joinOrder >= 0) this.emit({ type: 'lost', session, reason: session.lostReason ?? 'closed' });
+      if (session.joinOrder >= 0 && !this.isStopping) this.emit({ type: 'lost', session, reason: session.lostReason ?? 'closed' });
     });
     const { runId, model, modelSpec, manifest, settings } = this.options;
     try {
@@ -130,6 +132,7 @@ export class WorkerRegistry {
 
   /** Sends `stop` to every live worker and closes their connections normally. */
   async stopAll(reason: string): Promise<void> {
+    this.isStopping = true;
     await Promise.all(
       [...this.sessions.values()]
         .filter((s) => s.state !== WorkerState.LOST)

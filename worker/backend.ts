@@ -64,7 +64,29 @@ async function tryTensorflow(reasons: string[]): Promise<BackendReport | undefin
   return undefined;
 }
 
+/**
+ * Run `f`, then remove the `uncaughtException` / `unhandledRejection` listeners it added. The Emscripten glue of
+ * the wasm backend installs listeners that re-throw from inside its minified bundle, so that every later uncaught
+ * error in the process is printed as a multi-kilobyte line of minified code instead of its own stack; without
+ * them Node's default behaviour (print the error, exit) is unchanged.
+ */
+async function withoutEmscriptenListeners<T>(f: () => Promise<T>): Promise<T> {
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const before = events.map((e) => new Set(process.listeners(e)));
+  try {
+    return await f();
+  } finally {
+    events.forEach((e, i) => {
+      for (const listener of process.listeners(e)) if (!before[i].has(listener)) process.removeListener(e, listener);
+    });
+  }
+}
+
 async function tryWasm(reasons: string[]): Promise<BackendReport | undefined> {
+  return withoutEmscriptenListeners(() => startWasm(reasons));
+}
+
+async function startWasm(reasons: string[]): Promise<BackendReport | undefined> {
   try {
     if (!wasmModule) {
       wasmModule = await import('@tensorflow/tfjs-backend-wasm');

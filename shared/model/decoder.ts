@@ -11,6 +11,7 @@ import { headDimOf } from './llama-config.js';
 import type { ModelOps } from './ops.js';
 import { rmsNorm } from './rms-norm.js';
 import { applyRope } from './rope.js';
+import { swiglu } from './swiglu.js';
 import type { LoraTarget } from './types.js';
 
 /**
@@ -67,8 +68,7 @@ export function decoderForward(base: FrozenBase, inputs: DecoderInputs, ops: Mod
     const xf = rmsNorm(h, layer.ffnNorm, config.normEps);
     const gate = linear(i, 'gate', xf);
     const up = linear(i, 'up', xf);
-    const swiglu = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    h = tf.add(h, linear(i, 'down', swiglu));
+    h = tf.add(h, linear(i, 'down', swiglu(gate, up)));
   }
   return rmsNorm(h, base.outputNorm, config.normEps);
 }

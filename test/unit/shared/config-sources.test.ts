@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULTS,
   envOverrides,
   loadConfigFile,
   mergeLayers,
@@ -196,7 +197,7 @@ describe('resolveConfig precedence', () => {
     expect(config.peft.lora_dropout).toBe(0.05); // set
     expect(config.peft.target_modules).toEqual(['q', 'k', 'v']); // file, normalised
     expect(config.dataset).toBe('jsonl:data/train.jsonl'); // file
-    expect(config.max_length).toBe(64); // default
+    expect(config.max_length).toBe(DEFAULTS.max_length); // default
   });
 
   it('compiles the defaults when given nothing', async () => {
