@@ -5,7 +5,8 @@ import { MsgKind } from '../shared/protocol/messages.js';
 import type { TensorBlob } from '../shared/protocol/messages.js';
 import { batchToWire } from '../shared/protocol/batch.js';
 import { tensorsToBlobs, validateTensors } from '../shared/codec.js';
-import { ErrorCode, OrchestratorError } from '../shared/errors.js';
+import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
+import { CloseCode } from '../shared/protocol/close-codes.js';
 import type { OnWorkerLoss } from '../shared/config.js';
 import { addStats, EMPTY_STATS, sumContributions, type GradientContribution } from './aggregation.js';
 import { sequentialBatches, splitGlobalBatch, type BatchSlice } from './batch-plan.js';
@@ -21,6 +22,17 @@ export interface DataParallelOptions {
   readonly onWorkerLoss: OnWorkerLoss;
   /** Seed mixed into each step's dropout seed. */
   readonly seed: number;
+  /** Told about every slice a worker failed to compute (lost, timed out, or its result rejected at the gate). */
+  readonly onSliceFailure?: (failure: SliceFailure) => void;
+}
+
+/** A slice a worker did not deliver, and what happens to it. */
+export interface SliceFailure {
+  readonly workerId: string;
+  readonly sliceIndex: number;
+  readonly error: Error;
+  /** `reassigned` to another worker, or `dropped` (the step goes on with the survivors). */
+  readonly outcome: 'reassigned' | 'dropped';
 }
 
 /** A finished optimizer step: the optimizer's report plus the counts and timing of the global batch. */
@@ -146,7 +158,10 @@ export class DataParallelTrainer {
         return { slice, value: await compute(slice, worker) };
       } catch (err) {
         failed.add(worker);
-        if (this.options.onWorkerLoss === 'survivors') return undefined;
+        if (err instanceof TimeoutError) worker.close(CloseCode.STEP_TIMEOUT, 'step timed out');
+        const outcome = this.options.onWorkerLoss === 'survivors' ? 'dropped' : 'reassigned';
+        this.options.onSliceFailure?.({ workerId: worker.id, sliceIndex: slice.sliceIndex, error: err as Error, outcome });
+        if (outcome === 'dropped') return undefined;
         const survivor = this.readyWorkers().find((w) => !failed.has(w));
         if (!survivor) {
           throw new OrchestratorError(ErrorCode.NO_WORKERS, `every worker failed on this step; last error: ${(err as Error).message}`, { cause: err });

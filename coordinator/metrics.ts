@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 
 /** One line of `metrics.jsonl`: a training log, an evaluation, or a run event, with HF Trainer field names. */
 export interface MetricsRecord {
-  readonly event: 'train' | 'eval' | 'worker_joined' | 'worker_lost' | 'run_start' | 'run_end';
+  readonly event: 'train' | 'eval' | 'worker_joined' | 'worker_lost' | 'slice_failed' | 'run_start' | 'run_end';
   readonly step?: number;
   readonly epoch?: number;
   readonly [field: string]: unknown;

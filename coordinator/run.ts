@@ -10,6 +10,7 @@ import type { BatchStats, ModelSpec } from '../shared/model/types.js';
 import { writePeftAdapter } from '../shared/formats/peft-adapter.js';
 import { resolveWarmupSteps } from '../shared/optimizers/index.js';
 import { newRunId } from '../shared/ids.js';
+import { errorCodeOf } from '../shared/errors.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { DataParallelTrainer } from './data-parallel.js';
 import { MetricsLog, type MetricsRecord } from './metrics.js';
@@ -120,6 +121,10 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       stepTimeoutMs: config.step_timeout_ms,
       onWorkerLoss: config.on_worker_loss,
       seed: config.seed,
+      onSliceFailure: ({ workerId, sliceIndex, error, outcome }) => {
+        log(`worker ${workerId} failed slice ${sliceIndex} of step ${state.step}, ${outcome}: ${errorCodeOf(error)} ${error.message}`);
+        metrics.write({ event: 'slice_failed', step: state.step, worker_id: workerId, slice: sliceIndex, code: errorCodeOf(error), outcome });
+      },
     });
     metrics.write({ event: 'run_start', step: 0, total_steps: totalSteps, global_batch_size: globalBatchSize, workers: registry.ready().length });
 

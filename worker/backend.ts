@@ -71,14 +71,13 @@ async function tryTensorflow(reasons: string[]): Promise<BackendReport | undefin
  * them Node's default behaviour (print the error, exit) is unchanged.
  */
 async function withoutEmscriptenListeners<T>(f: () => Promise<T>): Promise<T> {
-  const events = ['uncaughtException', 'unhandledRejection'] as const;
-  const before = events.map((e) => new Set(process.listeners(e)));
+  const uncaught = new Set(process.listeners('uncaughtException'));
+  const rejection = new Set(process.listeners('unhandledRejection'));
   try {
     return await f();
   } finally {
-    events.forEach((e, i) => {
-      for (const listener of process.listeners(e)) if (!before[i].has(listener)) process.removeListener(e, listener);
-    });
+    for (const l of process.listeners('uncaughtException')) if (!uncaught.has(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!rejection.has(l)) process.removeListener('unhandledRejection', l);
   }
 }
 

@@ -24,8 +24,12 @@ export type LinearAdapter = (layer: number, target: LoraTarget, x: tf.Tensor2D) 
 export interface DecoderInputs {
   readonly batchSize: number;
   readonly seqLen: number;
-  /** Token ids `[batchSize * seqLen]`, int32. */
-  readonly inputIds: tf.Tensor1D;
+  /**
+   * Token embeddings `[batchSize * seqLen, dim]` (rows of `token_embd.weight`, see {@link embedTokens}). Looked up
+   * before the differentiated function: the embedding is frozen, and inside the tape the lookup would clone the
+   * whole table for a backward pass that never comes.
+   */
+  readonly embeddings: tf.Tensor2D;
   /** Additive attention mask `[batchSize, seqLen, seqLen]` (see `additiveAttentionMask`). */
   readonly mask: tf.Tensor3D;
   /** RoPE tables `[1, seqLen, 1, headDim]` (see `ropeTables`). */
@@ -54,7 +58,7 @@ export function decoderForward(base: FrozenBase, inputs: DecoderInputs, ops: Mod
     return tf.transpose(x4, [0, 2, 1, 3]);
   };
 
-  let h = tf.gather(base.embedding, inputs.inputIds) as tf.Tensor2D;
+  let h = inputs.embeddings;
   for (let i = 0; i < config.nLayers; i++) {
     const layer = base.layers[i];
     const xa = rmsNorm(h, layer.attnNorm, config.normEps);
@@ -71,4 +75,9 @@ export function decoderForward(base: FrozenBase, inputs: DecoderInputs, ops: Mod
     h = tf.add(h, linear(i, 'down', swiglu(gate, up)));
   }
   return rmsNorm(h, base.outputNorm, config.normEps);
+}
+
+/** Rows of the frozen embedding table for `inputIds` (any batch layout, flattened): `[inputIds.length, dim]`. */
+export function embedTokens(base: FrozenBase, inputIds: Int32Array): tf.Tensor2D {
+  return tf.tidy(() => tf.gather(base.embedding, tf.tensor1d(inputIds, 'int32')) as tf.Tensor2D);
 }

@@ -14,7 +14,7 @@ import { sizeOf } from '../tensors.js';
 import { additiveAttentionMask } from './attention.js';
 import { validateBatch } from './batch-validation.js';
 import type { DecoderInputs, LinearAdapter } from './decoder.js';
-import { decoderForward } from './decoder.js';
+import { decoderForward, embedTokens } from './decoder.js';
 import { FrozenBase } from './frozen-base.js';
 import type { FrozenMatrix } from './linear-ops.js';
 import { disposeFrozenMatrix, frozenMatrix } from './linear-ops.js';
@@ -228,7 +228,7 @@ export class TaskModel {
       logits.dispose();
       return values;
     } finally {
-      inputs.inputIds.dispose();
+      inputs.embeddings.dispose();
       inputs.mask.dispose();
     }
   }
@@ -323,7 +323,7 @@ export class TaskModel {
     return {
       batchSize,
       seqLen,
-      inputIds: tf.tensor1d(batch.inputIds, 'int32'),
+      embeddings: embedTokens(this.base, batch.inputIds),
       mask: tf.tensor3d(additiveAttentionMask(batch.attentionMask, batchSize, seqLen), [batchSize, seqLen, seqLen]),
       ropeCos: rope.cos,
       ropeSinSigned: rope.sinSigned,
@@ -332,7 +332,7 @@ export class TaskModel {
 }
 
 function disposeConstants(consts: BatchConstants): void {
-  consts.inputs.inputIds.dispose();
+  consts.inputs.embeddings.dispose();
   consts.inputs.mask.dispose();
   consts.targets.oneHot.dispose();
   consts.targets.valid.dispose();

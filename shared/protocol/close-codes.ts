@@ -13,6 +13,7 @@
  * | 4001 | VERSION_MISMATCH    | a frame's `v` is not this side's protocol version                          | no         |
  * | 4002 | HEARTBEAT_TIMEOUT   | (local only, never on the wire) no pong / no ping within the deadline: the link was terminated | yes |
  * | 4003 | UNEXPECTED          | a frame kind not valid at this point of the conversation (for session logic) | no      |
+ * | 4004 | STEP_TIMEOUT        | a worker did not answer a step within `step_timeout_ms`; its work went to others | yes  |
  *
  * Reserved for later issues: 4010 unauthorized (authentication in the upgrade).
  */
@@ -30,6 +31,7 @@ export const CloseCode = {
   VERSION_MISMATCH: 4001,
   HEARTBEAT_TIMEOUT: 4002,
   UNEXPECTED: 4003,
+  STEP_TIMEOUT: 4004,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -36,6 +36,14 @@ describe('selectBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
   });
 
+  it('leaves no re-throwing process listeners behind (the Emscripten glue adds some)', async () => {
+    const before = [process.listenerCount('uncaughtException'), process.listenerCount('unhandledRejection')];
+    await selectBackend('wasm');
+    await selectBackend('cpu');
+    await selectBackend('wasm');
+    expect([process.listenerCount('uncaughtException'), process.listenerCount('unhandledRejection')]).toEqual(before);
+  });
+
   it('rejects an unknown preference with E_CONFIG_INVALID', async () => {
     const err = await selectBackend('gpu' as BackendPreference).catch((e: unknown) => e);
     expect(errorCodeOf(err)).toBe('E_CONFIG_INVALID');

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodeOf } from '../../../../shared/errors.js';
 import { additiveAttentionMask } from '../../../../shared/model/attention.js';
-import { decoderForward } from '../../../../shared/model/decoder.js';
+import { decoderForward, embedTokens } from '../../../../shared/model/decoder.js';
 import { FrozenBase } from '../../../../shared/model/frozen-base.js';
 import { opsFor } from '../../../../shared/model/ops.js';
 import { randomBaseWeights } from '../../../../shared/model/random-weights.js';
@@ -45,7 +45,7 @@ function baseLogits(cfg: LlamaConfig, w: Map<string, Float32Array>, ids: number[
       {
         batchSize: 1,
         seqLen: t,
-        inputIds: tf.tensor1d(ids, 'int32'),
+        embeddings: embedTokens(base, Int32Array.from(ids)),
         mask: tf.tensor3d(additiveAttentionMask(new Int32Array(t).fill(1), 1, t), [1, t, t]),
         ropeCos: tf.tensor4d(tables.cos, [1, t, 1, headDim]),
         ropeSinSigned: tf.tensor4d(tables.sinSigned, [1, t, 1, headDim]),
