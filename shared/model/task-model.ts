@@ -171,13 +171,17 @@ export class TaskModel {
       };
       result = tf.valueAndGrads(f)(names.map((n) => this.trainable.get(n) as tf.Tensor));
       const grads: NamedTensors = new Map();
-      names.forEach((n, i) => grads.set(n, (result as { grads: tf.Tensor[] }).grads[i].dataSync() as Float32Array));
+      names.forEach((n, i) => {
+        // A tensor the loss does not reach has no gradient entry: its gradient is zero.
+        const g = (result as { grads: (tf.Tensor | undefined)[] }).grads[i];
+        grads.set(n, g ? (g.dataSync() as Float32Array) : new Float32Array(sizeOf(this.manifest[i].shape)));
+      });
       return { stats: this.stats(batch, consts, rowLoss as tf.Tensor, predicted as tf.Tensor), grads };
     } finally {
       rowLoss?.dispose();
       predicted?.dispose();
       result?.value.dispose();
-      result?.grads.forEach((g) => g.dispose());
+      result?.grads.forEach((g) => g?.dispose());
       disposeConstants(consts);
     }
   }
