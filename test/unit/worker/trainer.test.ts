@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float32Blob, tensorsToBlobs } from '../../../shared/codec.js';
+import { batchToWire } from '../../../shared/protocol/batch.js';
+import { makeMessage } from '../../../shared/protocol/build.js';
+import { MsgKind } from '../../../shared/protocol/messages.js';
+import { randomBaseWeights } from '../../../shared/model/random-weights.js';
+import { TaskModel } from '../../../shared/model/task-model.js';
+import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
+import { selectBackend } from '../../../worker/backend.js';
+import { DataParallelRank } from '../../../worker/trainer.js';
+import { makeBatch, modelSpec, tinyConfig } from '../shared/model/tiny-models.js';
+
+const config = tinyConfig();
+let model: TaskModel;
+let rank: DataParallelRank;
+
+beforeAll(async () => {
+  await selectBackend('auto');
+  model = TaskModel.create(config, randomBaseWeights(config, 3), modelSpec('classification'));
+  rank = new DataParallelRank(model);
+});
+
+afterAll(() => model.dispose());
+
+function gradRequest(step: number, params?: Map<string, Float32Array>) {
+  const batch = makeBatch(step, [5, 7, 3], 8, 'classification', config.vocabSize);
+  return makeMessage(MsgKind.GRAD_REQUEST, {
+    step,
+    paramsVersion: step,
+    ...(params ? { params: tensorsToBlobs(params, model.manifest) } : {}),
+    batch: batchToWire(batch),
+    dropoutSeed: step,
+  });
+}
+
+describe('DataParallelRank', () => {
+  it('keeps tf.memory().numTensors flat across 20 gradient steps with new parameters each step', () => {
+    let afterFirst = -1;
+    for (let step = 0; step < 20; step++) {
+      const reply = rank.gradients(gradRequest(step, model.initTrainable(step)));
+      expect(reply.grads.map((g) => g.name)).toEqual(model.manifest.map((s) => s.name));
+      expect(reply.stats.numSamples).toBe(3);
+      if (step === 0) afterFirst = tf.memory().numTensors;
+    }
+    expect(tf.memory().numTensors).toBe(afterFirst);
+  });
+
+  it('rejects a NaN parameter naming the tensor and keeps the parameters it had', () => {
+    const good = model.initTrainable(100);
+    rank.gradients(gradRequest(100, good));
+    const before = rank.evaluate(makeMessage(MsgKind.EVAL_REQUEST, { step: 100, paramsVersion: 100, batch: gradRequest(1).batch }));
+    const bad = tensorsToBlobs(good, model.manifest);
+    const victim = model.manifest[0];
+    const poisoned = new Float32Array(good.get(victim.name)!);
+    poisoned[3] = Number.NaN;
+    bad[0] = float32Blob(victim.name, victim.shape, poisoned);
+    const request = { ...gradRequest(101), params: bad };
+    expect(() => rank.gradients(request)).toThrow(victim.name);
+    expect(() => rank.gradients(request)).toThrow(expect.objectContaining({ code: ErrorCode.TENSOR_NON_FINITE }));
+    const after = rank.evaluate(makeMessage(MsgKind.EVAL_REQUEST, { step: 100, paramsVersion: 100, batch: gradRequest(1).batch }));
+    expect(after.stats).toEqual(before.stats);
+  });
+
+  it('refuses a request without parameters for a version it does not hold', () => {
+    expect(() => rank.gradients(gradRequest(555))).toThrow(OrchestratorError);
+  });
+});
