@@ -5,8 +5,12 @@
  * with the same per-worker batch (weak scaling, as DDP is usually measured). Throughput counts samples of the
  * timed steps only (after warm-up), coordinator round trips included.
  *
+ * For scale, the same run also measures what this machine gives two independent processes: `bench:train` alone,
+ * then two copies at once (no coordinator, no synchronisation). `raw_scaling` is their combined throughput over the
+ * single one, the ceiling that memory bandwidth and neighbours leave; `efficiency` = scaling / raw_scaling.
+ *
  * Progress goes to stderr; the LAST stdout line is one JSON object:
- *   { "samples_per_s_1", "samples_per_s_2", "scaling", "backend", "per_device_batch", "seq_len", ... }
+ *   { "samples_per_s_1", "samples_per_s_2", "scaling", "raw_scaling", "efficiency", "backend", ... }
  *
  * Flags: --steps N timed steps (default 5), --warmup N (default 2), --batch N per-worker batch (default 16),
  * --backend auto|wasm|cpu (default auto).
@@ -15,6 +19,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import * as tf from '@tensorflow/tfjs';
 import { compileConfig } from '../shared/config.js';
 import { mulberry32 } from '../shared/random.js';
@@ -92,6 +99,25 @@ async function measure(dir: string, numWorkers: number): Promise<{ samplesPerS: 
   return { samplesPerS: samples / seconds, backend: backends[0] ?? '?' };
 }
 
+/** samples/s of `count` bench:train processes started together, one number per process. */
+async function independentThroughput(count: number): Promise<number[]> {
+  const script = fileURLToPath(new URL('./bench-train.ts', import.meta.url));
+  const runs = Array.from({ length: count }, () =>
+    new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TSX_IMPORT_URL, script, '--steps', String(timedSteps), '--dropout', '0', '--backend', flags.backend], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('exit', (code) => {
+        if (code !== 0) return reject(new Error(`bench-train exited with ${code}`));
+        resolve((JSON.parse(out.trim().split('\n').at(-1)!) as { samples_per_s: number }).samples_per_s);
+      });
+    }),
+  );
+  return Promise.all(runs);
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'swarmtune-bench-dp-'));
 try {
   await tf.setBackend('cpu');
@@ -100,11 +126,18 @@ try {
   writeDataset(join(dir, 'data.jsonl'), 2 * perDeviceBatch * (warmupSteps + timedSteps) + 8);
   const one = await measure(dir, 1);
   const two = await measure(dir, 2);
+  log('independent processes: 1, then 2 at once');
+  const [alone] = await independentThroughput(1);
+  const together = (await independentThroughput(2)).reduce((a, b) => a + b, 0);
+  const scaling = two.samplesPerS / one.samplesPerS;
+  const rawScaling = together / alone;
   console.log(
     JSON.stringify({
       samples_per_s_1: Number(one.samplesPerS.toFixed(3)),
       samples_per_s_2: Number(two.samplesPerS.toFixed(3)),
-      scaling: Number((two.samplesPerS / one.samplesPerS).toFixed(3)),
+      scaling: Number(scaling.toFixed(3)),
+      raw_scaling: Number(rawScaling.toFixed(3)),
+      efficiency: Number((scaling / rawScaling).toFixed(3)),
       backend: one.backend,
       per_device_batch: perDeviceBatch,
       seq_len: SEQ_LEN,

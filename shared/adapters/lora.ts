@@ -7,6 +7,11 @@
  *
  * Names are the Hugging Face / PEFT module paths without a prefix, e.g.
  * `model.layers.0.self_attn.q_proj.lora_A.weight`; a PEFT `adapter_model.safetensors` adds `base_model.model.`.
+ *
+ * Row order: the output rows of q and k (so the rows of their `lora_B`) follow the base weights as loaded, i.e.
+ * the GGUF layout in which RoPE rotates ADJACENT pairs. llama.cpp permutes the q/k rows of Hugging Face checkpoints
+ * into that layout on conversion, so an adapter meant for the Hugging Face original of such a model needs the
+ * inverse permutation on q_proj / k_proj `lora_B` rows (llama2.c-born models such as stories260K have no HF original).
  */
 import { ConfigError, ErrorCode, ShapeError } from '../errors.js';
 import { GGUF_LINEAR_NAMES, linearShapeOf } from '../model/llama-config.js';

@@ -1,5 +1,5 @@
 /**
- * The LLaMA decoder's forward pass: token embedding, `nLayers` pre-norm blocks (RMSNorm → grouped-query attention
+ * The LLaMA decoder's forward pass from token embeddings: `nLayers` pre-norm blocks (RMSNorm → grouped-query attention
  * with RoPE → residual; RMSNorm → SwiGLU → residual), final RMSNorm. Adapters plug in per linear layer through
  * {@link LinearAdapter}; the products come from a {@link ModelOps} table (fast or naive formulation).
  *
