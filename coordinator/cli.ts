@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../shared/config.js';
 import { resolveConfig } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
@@ -65,8 +64,6 @@ function printConfig(config: RunConfig): void {
 async function runCommand(flags: ConfigFlags & { backend?: string }, startWorkers: boolean): Promise<void> {
   const config = await configFrom(flags);
   printConfig(config);
-  // The coordinator computes nothing; TF.js's plain CPU backend is enough to build the manifest.
-  await tf.setBackend('cpu');
   let workers: LocalWorkers | undefined;
   let totalSteps = 0;
   const stopWorkers = async () => workers?.stop();

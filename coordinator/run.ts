@@ -5,8 +5,9 @@ import { resolveOutputDir, toLoraSpec } from '../shared/config.js';
 import { batchIndices, batchesPerEpoch, loadTrainEval, tokenizeForCausalLm, tokenizeForClassification } from '../shared/data/index.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
-import { TaskModel } from '../shared/model/task-model.js';
+import { initTrainableValues, trainableManifest, validateModelSpec } from '../shared/model/trainable.js';
 import type { BatchStats, ModelSpec } from '../shared/model/types.js';
+import type { TensorSpec } from '../shared/tensors.js';
 import { writePeftAdapter } from '../shared/formats/peft-adapter.js';
 import { resolveWarmupSteps } from '../shared/optimizers/index.js';
 import { newRunId } from '../shared/ids.js';
@@ -47,7 +48,7 @@ export interface PreparedRun {
   readonly labels: string[];
   readonly train: TokenizedItem[];
   readonly eval: TokenizedItem[];
-  readonly manifest: TaskModel['manifest'];
+  readonly manifest: TensorSpec[];
   readonly initial: Map<string, Float32Array>;
 }
 
@@ -212,21 +213,16 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     pooling: config.pooling,
     peft: toLoraSpec(config.peft),
   };
-  // The coordinator builds the model once to learn its manifest and seeded initial values; it computes nothing.
-  const model = TaskModel.create(loaded.config, loaded.weights, modelSpec);
-  try {
-    return {
-      loaded,
-      modelSpec,
-      labels: data.labels,
-      train: tokenize(data.train),
-      eval: tokenize(data.eval),
-      manifest: model.manifest,
-      initial: model.initTrainable(config.seed),
-    };
-  } finally {
-    model.dispose();
-  }
+  validateModelSpec(modelSpec);
+  return {
+    loaded,
+    modelSpec,
+    labels: data.labels,
+    train: tokenize(data.train),
+    eval: tokenize(data.eval),
+    manifest: trainableManifest(loaded.config, modelSpec),
+    initial: initTrainableValues(loaded.config, modelSpec, config.seed),
+  };
 }
 
 async function saveAdapter(dir: string, state: TrainableState, prepared: PreparedRun, config: RunConfig): Promise<void> {

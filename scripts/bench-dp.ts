@@ -22,7 +22,6 @@ import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
-import * as tf from '@tensorflow/tfjs';
 import { compileConfig } from '../shared/config.js';
 import { mulberry32 } from '../shared/random.js';
 import { runCoordinator } from '../coordinator/run.js';
@@ -120,7 +119,6 @@ async function independentThroughput(count: number): Promise<number[]> {
 
 const dir = mkdtempSync(join(tmpdir(), 'swarmtune-bench-dp-'));
 try {
-  await tf.setBackend('cpu');
   log('writing the random 4-layer, width-256, vocab-32000 model and the dataset');
   await writeRandomLlamaGguf(join(dir, 'model.gguf'), { seed: 1, dim: 256, nLayers: 4, nHeads: 4, nKvHeads: 4, hiddenDim: 688, vocabSize: 32_000, contextLength: 512 });
   writeDataset(join(dir, 'data.jsonl'), 2 * perDeviceBatch * (warmupSteps + timedSteps) + 8);

@@ -48,7 +48,8 @@ async function tryTensorflow(reasons: string[]): Promise<BackendReport | undefin
       const specifier: string = pkg;
       await import(specifier);
     } catch (err) {
-      reasons.push(`tensorflow: cannot import ${pkg} (${reasonOf(err)})`);
+      const isMissing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
+      reasons.push(`tensorflow: cannot import ${pkg} (${isMissing ? 'not installed' : reasonOf(err)})`);
       continue;
     }
     try {

@@ -14,5 +14,6 @@ export { randomBaseWeights, type RandomWeightsOptions } from './random-weights.j
 export { rmsNorm } from './rms-norm.js';
 export { applyRope, pairSwapMatrix, ropeTables, type RopeTables } from './rope.js';
 export { swiglu } from './swiglu.js';
-export { SCORE_INIT_STD, SCORE_WEIGHT, TaskModel, validateModelSpec, type GradientOptions, type TaskModelOptions } from './task-model.js';
+export { TaskModel, type GradientOptions, type TaskModelOptions } from './task-model.js';
+export { initTrainableValues, SCORE_INIT_STD, SCORE_WEIGHT, trainableManifest, validateModelSpec } from './trainable.js';
 export * from './types.js';

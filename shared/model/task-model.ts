@@ -6,9 +6,9 @@
  * the order of {@link TaskModel.manifest}. The TF.js backend must be selected before `create` (worker/backend.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { canonicalTargets, dropoutMask, initLoraTensors, loraManifest, loraScale, loraTensorName, mixSeed, validateLoraSpec } from '../adapters/lora.js';
+import { canonicalTargets, dropoutMask, loraScale, loraTensorName, mixSeed, validateLoraSpec } from '../adapters/lora.js';
 import { ConfigError, ErrorCode, ShapeError } from '../errors.js';
-import { mulberry32, randomNormal } from '../random.js';
+import { SCORE_WEIGHT, initTrainableValues, trainableManifest, validateModelSpec } from './trainable.js';
 import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { sizeOf } from '../tensors.js';
 import { additiveAttentionMask } from './attention.js';
@@ -26,12 +26,6 @@ import { opsFor } from './ops.js';
 import { ropeTables } from './rope.js';
 import type { BaseWeights, Batch, BatchStats, LlamaConfig, LoraTarget, ModelSpec } from './types.js';
 import { LORA_TARGETS } from './types.js';
-
-/** Name of the classification head's weight `[numLabels, dim]` (Hugging Face `LlamaForSequenceClassification`). */
-export const SCORE_WEIGHT = 'score.weight';
-
-/** Standard deviation of the classification head's initial weights (Hugging Face `initializer_range`). */
-export const SCORE_INIT_STD = 0.02;
 
 /** Options of {@link TaskModel.create}. */
 export interface TaskModelOptions {
@@ -77,8 +71,7 @@ export class TaskModel {
     this.spec = spec;
     this.ops = opsFor(options.formulation ?? 'fast');
     this.targets = new Set(canonicalTargets(spec.peft));
-    this.manifest = loraManifest(this.config, spec.peft);
-    if (spec.task === 'classification') this.manifest.push({ name: SCORE_WEIGHT, shape: [spec.numLabels, this.config.dim] });
+    this.manifest = trainableManifest(this.config, spec);
     this.setTrainable(this.initTrainable(0));
   }
 
@@ -102,20 +95,9 @@ export class TaskModel {
     return new TaskModel(base, false, spec, options);
   }
 
-  /**
-   * Fresh trainable values, deterministic in `seed`: LoRA as PEFT initialises it (A uniform, B zero), then the
-   * classification head from N(0, {@link SCORE_INIT_STD}²) as Hugging Face does (a zero head would zero every LoRA
-   * gradient at the first step).
-   */
+  /** Fresh trainable values, deterministic in `seed` (see {@link initTrainableValues}). */
   initTrainable(seed: number): NamedTensors {
-    const rng = mulberry32(seed);
-    const values = initLoraTensors(this.config, this.spec.peft, rng);
-    if (this.spec.task === 'classification') {
-      const score = new Float32Array(this.spec.numLabels * this.config.dim);
-      for (let i = 0; i < score.length; i++) score[i] = SCORE_INIT_STD * randomNormal(rng);
-      values.set(SCORE_WEIGHT, score);
-    }
-    return values;
+    return initTrainableValues(this.config, this.spec, seed);
   }
 
   /**
@@ -341,28 +323,4 @@ function disposeConstants(consts: BatchConstants): void {
   consts.targets.oneHot.dispose();
   consts.targets.valid.dispose();
   if (consts.pooling) disposeFrozenMatrix(consts.pooling);
-}
-
-/**
- * Throw unless the spec can be built: known task and pooling, a positive integer `numLabels` for classification,
- * a valid LoRA spec.
- * @throws ConfigError E_CONFIG_INVALID.
- */
-export function validateModelSpec(spec: ModelSpec): void {
-  if (spec.task !== 'classification' && spec.task !== 'causal-lm') {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.task: unknown task "${String(spec.task)}"`);
-  }
-  if (spec.task === 'classification' && (!Number.isInteger(spec.numLabels) || spec.numLabels < 2)) {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.num_labels must be an integer ≥ 2 for classification, got ${spec.numLabels}`);
-  }
-  if (spec.pooling !== 'mean' && spec.pooling !== 'last') {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.pooling: unknown pooling "${String(spec.pooling)}"`);
-  }
-  if (spec.peft.method !== 'lora') {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, `peft.method: "${String(spec.peft.method)}" is not supported by this model yet`);
-  }
-  validateLoraSpec(spec.peft);
-  if (spec.task === 'causal-lm' && spec.peft.targetModules.length === 0) {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'peft.target_modules is empty: a causal-lm model would have nothing to train');
-  }
 }
