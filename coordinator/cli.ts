@@ -52,7 +52,7 @@ function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => v
       );
     } else if (record.event === 'eval') {
       const r = record as Record<string, number>;
-      console.error(`epoch ${r.epoch}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
+      console.error(`${r.step === 0 ? 'before training' : `epoch ${r.epoch}`}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
     }
   };
 }

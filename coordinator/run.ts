@@ -129,6 +129,10 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     });
     metrics.write({ event: 'run_start', step: 0, total_steps: totalSteps, global_batch_size: globalBatchSize, workers: registry.ready().length });
 
+    if (config.eval_on_start) {
+      const atStart = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
+      metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart) });
+    }
     const stepLosses: number[] = [];
     let window = { loss: 0, steps: 0, samples: 0, ms: 0 };
     let lastEval: BatchStats | undefined;

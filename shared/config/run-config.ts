@@ -123,6 +123,8 @@ export interface RunConfig {
   readonly output_dir: string;
   /** Log metrics every this many optimizer steps. Integer >= 1. @default 10 */
   readonly logging_steps: number;
+  /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */
+  readonly eval_on_start: boolean;
   /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
   readonly workers: number;
   /** Coordinator TCP port; 0 = let the OS pick a free port (the embedded `swarmtune run` default). @default 0 */
@@ -176,6 +178,7 @@ export const DEFAULTS: RunConfig = deepFreeze({
   seed: 42,
   output_dir: `runs/${OUTPUT_DIR_TIMESTAMP}`,
   logging_steps: 10,
+  eval_on_start: false,
   workers: 2,
   port: 0,
   host: '127.0.0.1',

@@ -71,6 +71,7 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   seed: field(z.number().int().min(0).max(2 ** 32 - 1), 'an integer in [0, 4294967295]'),
   output_dir: nonEmptyString('a folder path'),
   logging_steps: positiveInt(),
+  eval_on_start: field(z.boolean(), 'true or false'),
   workers: positiveInt(),
   port: field(z.number().int().min(0).max(65_535), 'an integer port in [0, 65535] (0 = any free port)'),
   host: nonEmptyString('a host name or IP address'),

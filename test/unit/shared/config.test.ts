@@ -56,6 +56,7 @@ describe('compileConfig defaults', () => {
       seed: 42,
       output_dir: 'runs/<timestamp>',
       logging_steps: 10,
+      eval_on_start: false,
       workers: 2,
       port: 0,
       host: '127.0.0.1',
