@@ -29,13 +29,3 @@ export function splitGlobalBatch(globalBatch: readonly number[], numParts: numbe
   }
   return slices;
 }
-
-/** Consecutive index ranges of at most `batchSize` over `0..numExamples-1`, in order (evaluation batches). */
-export function sequentialBatches(numExamples: number, batchSize: number): number[][] {
-  const batches: number[][] = [];
-  for (let start = 0; start < numExamples; start += batchSize) {
-    const end = Math.min(numExamples, start + batchSize);
-    batches.push(Array.from({ length: end - start }, (_, i) => start + i));
-  }
-  return batches;
-}

@@ -1,6 +1,6 @@
 import type { Batch, BatchStats, Task } from '../shared/model/types.js';
 import type { TokenizedItem } from '../shared/data/types.js';
-import { collateBatch } from '../shared/data/collate.js';
+import { collateBatch, sequentialBatchIndices } from '../shared/data/index.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import type { TensorBlob } from '../shared/protocol/messages.js';
 import { batchToWire } from '../shared/protocol/batch.js';
@@ -9,7 +9,7 @@ import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js'
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import type { OnWorkerLoss } from '../shared/config.js';
 import { addStats, EMPTY_STATS, sumContributions, type GradientContribution } from './aggregation.js';
-import { sequentialBatches, splitGlobalBatch, type BatchSlice } from './batch-plan.js';
+import { splitGlobalBatch, type BatchSlice } from './batch-plan.js';
 import type { WorkerRegistry } from './registry.js';
 import type { StepReport, TrainableState } from './trainable-state.js';
 import type { WorkerSession } from './worker-session.js';
@@ -78,7 +78,7 @@ export class DataParallelTrainer {
   async evaluate(examples: readonly TokenizedItem[], batchSize: number): Promise<BatchStats> {
     const workers = this.readyWorkers();
     const params = this.paramsBlobs();
-    const slices: BatchSlice[] = sequentialBatches(examples.length, batchSize).map((exampleIndices, sliceIndex) => ({ sliceIndex, exampleIndices }));
+    const slices: BatchSlice[] = sequentialBatchIndices(examples.length, batchSize).map((exampleIndices, sliceIndex) => ({ sliceIndex, exampleIndices }));
     const results = await this.computeAll(slices, workers, async (slice, worker) => {
       const batch = collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions());
       const reply = await worker.request(

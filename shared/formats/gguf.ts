@@ -5,8 +5,8 @@
  * key/value pairs, the tensor infos (name, dims, ggml type, offset), padding to `general.alignment`, then the
  * tensor data, each tensor at its offset from the start of that data section.
  */
+import { readModelFile } from './read-model-file.js';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { ErrorCode, InputFileError } from '../errors.js';
 import { decodeBf16, decodeF16, f16At } from './float16.js';
 
@@ -416,13 +416,5 @@ export function parseGguf(bytes: Uint8Array, path: string): GgufFile {
  * @throws InputFileError E_MODEL_FILE when the file is missing or unreadable, or as {@link parseGguf}.
  */
 export async function readGguf(path: string): Promise<GgufFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? String(err)})`;
-    throw new InputFileError(ErrorCode.MODEL_FILE, `GGUF file ${path}: ${what}`, { cause: err });
-  }
-  return parseGguf(bytes, path);
+  return parseGguf(await readModelFile(path, 'GGUF file'), path);
 }

@@ -4,7 +4,8 @@
  * Layout: u64 little-endian header length N, N bytes of JSON `{ "__metadata__"?: {str: str}, name: { dtype,
  * shape, data_offsets: [begin, end] } }` (offsets relative to the byte after the header), then the data.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readModelFile } from './read-model-file.js';
+import { writeFile } from 'node:fs/promises';
 import { ErrorCode, InputFileError, ShapeError } from '../errors.js';
 import { decodeBf16, decodeF16 } from './float16.js';
 
@@ -186,13 +187,5 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
  * @throws InputFileError E_MODEL_FILE when the file is missing or unreadable, or as {@link parseSafetensors}.
  */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? String(err)})`;
-    throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${path}: ${what}`, { cause: err });
-  }
-  return parseSafetensors(bytes, path);
+  return parseSafetensors(await readModelFile(path, 'safetensors'), path);
 }

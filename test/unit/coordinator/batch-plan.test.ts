@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sequentialBatches, splitGlobalBatch } from '../../../coordinator/batch-plan.js';
+import { splitGlobalBatch } from '../../../coordinator/batch-plan.js';
 
 describe('splitGlobalBatch', () => {
   it('cuts a global batch into equal contiguous slices in order', () => {
@@ -21,12 +21,5 @@ describe('splitGlobalBatch', () => {
   });
   it('rejects a non-positive part count', () => {
     expect(() => splitGlobalBatch([1], 0)).toThrow(RangeError);
-  });
-});
-
-describe('sequentialBatches', () => {
-  it('covers 0..n-1 in batches of at most the given size', () => {
-    expect(sequentialBatches(5, 2)).toEqual([[0, 1], [2, 3], [4]]);
-    expect(sequentialBatches(0, 4)).toEqual([]);
   });
 });
