@@ -2,9 +2,10 @@ import type { Batch, BatchStats, Task } from '../shared/model/types.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { collateBatch, sequentialBatchIndices } from '../shared/data/index.js';
 import { MsgKind } from '../shared/protocol/messages.js';
-import type { TensorBlob } from '../shared/protocol/messages.js';
 import { batchToWire } from '../shared/protocol/batch.js';
-import { tensorsToBlobs, validateTensors } from '../shared/codec.js';
+import { float32Blob, validateTensors } from '../shared/codec.js';
+import { ParamSync, type IsLossless, type ParamUpdate, type TensorEncoder } from '../shared/param-sync.js';
+import type { NamedTensors } from '../shared/tensors.js';
 import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import type { OnWorkerLoss } from '../shared/config.js';
@@ -22,6 +23,10 @@ export interface DataParallelOptions {
   readonly onWorkerLoss: OnWorkerLoss;
   /** Seed mixed into each step's dropout seed. */
   readonly seed: number;
+  /** How parameter updates are encoded. @default fp32 for every tensor */
+  readonly encodeParam?: TensorEncoder;
+  /** Whether a tensor's updates travel as absolute values (lossless codec) or differences. @default always */
+  readonly isParamLossless?: IsLossless;
   /** Told about every slice a worker failed to compute (lost, timed out, or its result rejected at the gate). */
   readonly onSliceFailure?: (failure: SliceFailure) => void;
 }
@@ -49,11 +54,15 @@ export interface DataParallelStepReport extends StepReport {
  * A worker lost mid-step has its slice recomputed by a survivor (`reassign`) or left out (`survivors`).
  */
 export class DataParallelTrainer {
+  private readonly paramSync: ParamSync;
+
   constructor(
     private readonly registry: WorkerRegistry,
     private readonly state: TrainableState,
     private readonly options: DataParallelOptions,
-  ) {}
+  ) {
+    this.paramSync = new ParamSync(state.manifest, options.encodeParam ?? float32Blob, options.isParamLossless ?? (() => true));
+  }
 
   /**
    * One optimizer step over the training examples at `globalBatch` (indices into `examples`).
@@ -63,7 +72,7 @@ export class DataParallelTrainer {
     const started = performance.now();
     const workers = this.readyWorkers();
     const slices = splitGlobalBatch(globalBatch, workers.length);
-    const params = this.paramsBlobs();
+    const params = this.state.paramsFloat32();
     const stepIndex = this.state.step;
     const results = await this.computeAll(slices, workers, (slice, worker) =>
       this.gradientsFor(worker, collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions()), params, stepIndex, slice.sliceIndex),
@@ -77,7 +86,7 @@ export class DataParallelTrainer {
   /** Loss and accuracy statistics over `examples`, spread over the ready workers in batches of `batchSize`. */
   async evaluate(examples: readonly TokenizedItem[], batchSize: number): Promise<BatchStats> {
     const workers = this.readyWorkers();
-    const params = this.paramsBlobs();
+    const params = this.state.paramsFloat32();
     const slices: BatchSlice[] = sequentialBatchIndices(examples.length, batchSize).map((exampleIndices, sliceIndex) => ({ sliceIndex, exampleIndices }));
     const results = await this.computeAll(slices, workers, async (slice, worker) => {
       const batch = collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions());
@@ -86,7 +95,6 @@ export class DataParallelTrainer {
         MsgKind.EVAL_RESULT,
         this.options.stepTimeoutMs,
       );
-      worker.paramsVersion = this.state.version;
       return reply.stats;
     });
     return results.reduce((total, r) => addStats(total, r.value), EMPTY_STATS);
@@ -102,20 +110,15 @@ export class DataParallelTrainer {
     return workers;
   }
 
-  private paramsBlobs(): TensorBlob[] {
-    return tensorsToBlobs(this.state.paramsFloat32(), this.state.manifest);
-  }
-
-  /** Parameters travel only to a worker whose copy is older than the current version. */
-  private paramsFor(worker: WorkerSession, params: TensorBlob[]): { params?: TensorBlob[]; paramsVersion: number } {
-    const paramsVersion = this.state.version;
-    return worker.paramsVersion === paramsVersion ? { paramsVersion } : { params, paramsVersion };
+  /** The parameter update that brings this worker to the current version (nothing when it is current). */
+  private paramsFor(worker: WorkerSession, params: NamedTensors): ParamUpdate {
+    return this.paramSync.updateFor(worker.id, this.state.version, params);
   }
 
   private async gradientsFor(
     worker: WorkerSession,
     batch: Batch,
-    params: TensorBlob[],
+    params: NamedTensors,
     stepIndex: number,
     sliceIndex: number,
   ): Promise<GradientContribution> {
@@ -130,7 +133,6 @@ export class DataParallelTrainer {
       MsgKind.GRAD_RESULT,
       this.options.stepTimeoutMs,
     );
-    worker.paramsVersion = this.state.version;
     // The gate before anything touches the global state: names, shapes, dtypes and finiteness.
     const grads = validateTensors(reply.grads, this.state.manifest);
     if (!Number.isFinite(reply.stats.lossSum)) {
@@ -158,6 +160,8 @@ export class DataParallelTrainer {
         return { slice, value: await compute(slice, worker) };
       } catch (err) {
         failed.add(worker);
+        // Whatever the failure, the worker's copy is no longer known for sure: its next request is a full sync.
+        this.paramSync.forget(worker.id);
         if (err instanceof TimeoutError) worker.close(CloseCode.STEP_TIMEOUT, 'step timed out');
         const outcome = this.options.onWorkerLoss === 'survivors' ? 'dropped' : 'reassigned';
         this.options.onSliceFailure?.({ workerId: worker.id, sliceIndex: slice.sliceIndex, error: err as Error, outcome });

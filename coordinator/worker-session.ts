@@ -35,8 +35,6 @@ export class WorkerSession {
   state: WorkerState = WorkerState.JOINING;
   capabilities?: WorkerCapabilities;
   backend?: BackendReport;
-  /** Version of the trainable parameters this worker holds (-1: none yet). */
-  paramsVersion = -1;
   /** Order of joining (0, 1, ...): slices of a global batch go to workers in this order. */
   joinOrder = -1;
   lostReason?: string;

@@ -38,6 +38,8 @@ export const ErrorCode = {
   WORKER_LOST: 'E_WORKER_LOST',
   MODEL_MISMATCH: 'E_MODEL_MISMATCH',
   NO_WORKERS: 'E_NO_WORKERS',
+  /** A parameter update is relative to a version the worker does not hold: the sender must resync in full. */
+  PARAMS_VERSION: 'E_PARAMS_VERSION',
   INTERNAL: 'E_INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,7 +1,9 @@
 import type { MessageBody, MessageOf } from '../shared/protocol/messages.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import { wireToBatch } from '../shared/protocol/batch.js';
-import { tensorsToBlobs, validateTensors } from '../shared/codec.js';
+import { tensorsToBlobs } from '../shared/codec.js';
+import { applyParamUpdate } from '../shared/param-sync.js';
+import type { NamedTensors } from '../shared/tensors.js';
 import { ErrorCode, OrchestratorError } from '../shared/errors.js';
 import type { TaskModel } from '../shared/model/task-model.js';
 
@@ -12,6 +14,8 @@ import type { TaskModel } from '../shared/model/task-model.js';
 export class DataParallelRank {
   /** Version of the trainable parameters installed in the model (-1 before the first). */
   private paramsVersion = -1;
+  /** The installed parameters, to which partial updates and deltas apply. */
+  private held?: NamedTensors;
 
   constructor(private readonly model: TaskModel) {}
 
@@ -42,15 +46,25 @@ export class DataParallelRank {
   }
 
   private installParams(request: MessageOf<typeof MsgKind.GRAD_REQUEST> | MessageOf<typeof MsgKind.EVAL_REQUEST>): void {
-    if (request.params) {
-      // Validated before it replaces anything, so a bad frame leaves the current parameters in place.
-      this.model.setTrainable(validateTensors(request.params, this.model.manifest));
-      this.paramsVersion = request.paramsVersion;
-    } else if (request.paramsVersion !== this.paramsVersion) {
+    if (request.paramsVersion === this.paramsVersion && !request.params && !request.paramsDelta) return;
+    const isFullSync = request.baseVersion === undefined;
+    if (!isFullSync && (request.baseVersion !== this.paramsVersion || !this.held)) {
       throw new OrchestratorError(
-        ErrorCode.PROTOCOL_UNEXPECTED,
+        ErrorCode.PARAMS_VERSION,
+        `update to parameter version ${request.paramsVersion} is relative to version ${request.baseVersion}, but this worker holds version ${this.paramsVersion}`,
+      );
+    }
+    if (isFullSync && !request.params) {
+      throw new OrchestratorError(
+        ErrorCode.PARAMS_VERSION,
         `request for parameter version ${request.paramsVersion} came without parameters, but this worker holds version ${this.paramsVersion}`,
       );
     }
+    // Applied to a copy and validated first, so a bad frame leaves the current parameters in place.
+    const base = isFullSync ? undefined : new Map([...this.held!].map(([name, values]) => [name, Float32Array.from(values)]));
+    const next = applyParamUpdate(base, request, this.model.manifest);
+    this.model.setTrainable(next);
+    this.held = next;
+    this.paramsVersion = request.paramsVersion;
   }
 }

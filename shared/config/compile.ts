@@ -9,6 +9,7 @@ import { DEFAULTS, type PeftConfig, type RunConfig } from './run-config.js';
 import { CONFIG_INPUT_SCHEMA, KNOWN_KEYS, expectedAt } from './schema.js';
 import { suggestKey } from './suggest.js';
 import { normaliseTargetModules } from './target-modules.js';
+import { parseCodecSpec } from '../codecs/spec.js';
 
 /** Options of {@link compileConfig}. */
 export interface CompileOptions {
@@ -57,6 +58,7 @@ export function compileConfig(raw: unknown, options: CompileOptions = {}): RunCo
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `invalid config key "${key}"${originSuffix(key, options)}: ${why}`, { cause: err });
     }
   }
+  checkCodecs(config, options);
   checkConflicts(config, options);
   return deepFreeze(config);
 }
@@ -71,6 +73,21 @@ function compileTargetModules(written: string | readonly string[] | undefined, o
     ErrorCode.CONFIG_INVALID,
     `invalid config key "${where}"${originSuffix('peft.target_modules', options)}: got ${JSON.stringify(result.name)}; expected a module name: one of ${LORA_TARGETS.join(', ')}, their Hugging Face names (q_proj, ..., down_proj), llama.cpp names (attn_q, ..., ffn_down), or all-linear`,
   );
+}
+
+/** Codec strings are kept as written (so a compiled config recompiles) but must parse. */
+function checkCodecs(config: RunConfig, options: CompileOptions): void {
+  const check = (key: string, text: string) => {
+    try {
+      parseCodecSpec(text, `invalid config key "${key}"${originSuffix(key, options)}`);
+    } catch (err) {
+      throw new ConfigError(ErrorCode.CONFIG_INVALID, (err as Error).message, { cause: err });
+    }
+  };
+  check('params_codec', config.params_codec);
+  check('grads_codec', config.grads_codec);
+  for (const [pattern, text] of Object.entries(config.params_codec_overrides)) check(`params_codec_overrides.${pattern}`, text);
+  for (const [pattern, text] of Object.entries(config.grads_codec_overrides)) check(`grads_codec_overrides.${pattern}`, text);
 }
 
 function checkConflicts(config: RunConfig, options: CompileOptions): void {

@@ -123,6 +123,20 @@ export interface RunConfig {
   readonly output_dir: string;
   /** Log metrics every this many optimizer steps. Integer >= 1. @default 10 */
   readonly logging_steps: number;
+  /**
+   * Wire codec of parameter updates coordinator → worker: `fp32` (lossless; changed tensors travel as values),
+   * `fp16`, `bf16`, `int8[:BLOCK]`, `topk[:DENSITY]` (lossy; changed tensors travel as differences against the
+   * worker's exact copy, so nothing is lost over time). @default 'fp32'
+   */
+  readonly params_codec: string;
+  /** Wire codec of gradients worker → coordinator (same forms as `params_codec`). @default 'fp32' */
+  readonly grads_codec: string;
+  /** Per-tensor overrides of `params_codec`: glob pattern (`*` any run) → codec, first match wins. @default {} */
+  readonly params_codec_overrides: Readonly<Record<string, string>>;
+  /** Per-tensor overrides of `grads_codec`. @default {} */
+  readonly grads_codec_overrides: Readonly<Record<string, string>>;
+  /** Keep what a lossy gradient codec dropped and add it to the worker's next result. @default true */
+  readonly error_feedback: boolean;
   /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */
   readonly eval_on_start: boolean;
   /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
@@ -179,6 +193,11 @@ export const DEFAULTS: RunConfig = deepFreeze({
   output_dir: `runs/${OUTPUT_DIR_TIMESTAMP}`,
   logging_steps: 10,
   eval_on_start: false,
+  params_codec: 'fp32',
+  grads_codec: 'fp32',
+  params_codec_overrides: {},
+  grads_codec_overrides: {},
+  error_feedback: true,
   workers: 2,
   port: 0,
   host: '127.0.0.1',

@@ -11,6 +11,7 @@ export interface FieldSpec {
   readonly expected: string;
 }
 
+const CODEC_WORDS = 'a codec: fp32, fp16, bf16, int8, int8:BLOCK, topk or topk:DENSITY';
 const field = (schema: z.ZodType, expected: string): FieldSpec => ({ schema, expected });
 const oneOf = (values: readonly string[]): string => `one of ${values.map((v) => `"${v}"`).join(', ')}`;
 const positiveInt = (what = 'an integer >= 1'): FieldSpec => field(z.number().int().min(1), what);
@@ -72,6 +73,11 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   output_dir: nonEmptyString('a folder path'),
   logging_steps: positiveInt(),
   eval_on_start: field(z.boolean(), 'true or false'),
+  params_codec: nonEmptyString(CODEC_WORDS),
+  grads_codec: nonEmptyString(CODEC_WORDS),
+  params_codec_overrides: field(z.record(z.string().min(1), z.string().min(1)), `a mapping of tensor-name patterns to codecs (${CODEC_WORDS})`),
+  grads_codec_overrides: field(z.record(z.string().min(1), z.string().min(1)), `a mapping of tensor-name patterns to codecs (${CODEC_WORDS})`),
+  error_feedback: field(z.boolean(), 'true or false'),
   workers: positiveInt(),
   port: field(z.number().int().min(0).max(65_535), 'an integer port in [0, 65535] (0 = any free port)'),
   host: nonEmptyString('a host name or IP address'),

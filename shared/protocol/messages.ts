@@ -42,8 +42,12 @@ export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
 /** All kinds, in table order. */
 export const MSG_KINDS: readonly MsgKind[] = Object.values(MsgKind);
 
-/** Tensor encodings of `TensorBlob.data`. Only `fp32` (raw little-endian IEEE 754 / int32) exists in v1. */
-export const TENSOR_CODECS = ['fp32'] as const;
+/**
+ * Tensor encodings of `TensorBlob.data` (layouts in shared/codecs/): `fp32` raw little-endian IEEE 754 / int32;
+ * `fp16` / `bf16` 2 bytes per element; `int8` ceil(n/blockSize) float32 scales then n int8 values; `topk`
+ * k uint32 indices (strictly increasing) then k float32 values. All but `fp32` apply to float32 tensors only.
+ */
+export const TENSOR_CODECS = ['fp32', 'fp16', 'bf16', 'int8', 'topk'] as const;
 export type TensorCodec = (typeof TENSOR_CODECS)[number];
 
 /** Element types a tensor can have on the wire. */
@@ -63,6 +67,8 @@ export interface TensorBlob {
   readonly data: Uint8Array;
   /** How `data` is encoded. @default 'fp32' */
   readonly codec?: TensorCodec;
+  /** `int8` only: elements per float32 scale. @default 64 */
+  readonly blockSize?: number;
 }
 
 /** Fields every frame carries. */
@@ -156,8 +162,15 @@ export interface GradRequest extends FrameBase {
   readonly kind: typeof MsgKind.GRAD_REQUEST;
   /** Optimizer step this request belongs to (0-based). */
   readonly step: number;
-  /** Current trainable parameters; omitted when the worker already holds `paramsVersion`. */
+  /**
+   * New values of trainable tensors: all of them when `baseVersion` is absent (a full sync), else only the changed
+   * tensors sent losslessly; omitted when the worker already holds `paramsVersion`.
+   */
   readonly params?: readonly TensorBlob[];
+  /** Differences to add to the worker's copy (changed tensors under a lossy codec); needs `baseVersion`. */
+  readonly paramsDelta?: readonly TensorBlob[];
+  /** The version `params`/`paramsDelta` are relative to; a worker holding another version answers E_PARAMS_VERSION. */
+  readonly baseVersion?: number;
   /** Version of the trainable parameters the gradient must be computed at. */
   readonly paramsVersion: number;
   readonly batch: WireBatch;
@@ -187,7 +200,10 @@ export interface GradResult extends FrameBase {
 export interface EvalRequest extends FrameBase {
   readonly kind: typeof MsgKind.EVAL_REQUEST;
   readonly step: number;
+  /** As in {@link GradRequest}. */
   readonly params?: readonly TensorBlob[];
+  readonly paramsDelta?: readonly TensorBlob[];
+  readonly baseVersion?: number;
   readonly paramsVersion: number;
   readonly batch: WireBatch;
 }

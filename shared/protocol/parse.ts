@@ -44,6 +44,7 @@ const tensorBlob = z.object({
   shape: z.array(count).max(MAX_TENSOR_RANK),
   data: z.instanceof(Uint8Array),
   codec: z.enum(TENSOR_CODECS).optional(),
+  blockSize: z.int().min(1).max(1 << 20).optional(),
 });
 
 const tensorSpec = z.object({ name: str.min(1), shape: z.array(count).max(MAX_TENSOR_RANK) });
@@ -119,6 +120,8 @@ const schemas = {
     kind: z.literal(Kinds.GRAD_REQUEST),
     step: count,
     params: z.array(tensorBlob).optional(),
+    paramsDelta: z.array(tensorBlob).optional(),
+    baseVersion: count.optional(),
     paramsVersion: count,
     batch: wireBatch,
     dropoutSeed: z.int(),
@@ -137,6 +140,8 @@ const schemas = {
     kind: z.literal(Kinds.EVAL_REQUEST),
     step: count,
     params: z.array(tensorBlob).optional(),
+    paramsDelta: z.array(tensorBlob).optional(),
+    baseVersion: count.optional(),
     paramsVersion: count,
     batch: wireBatch,
   }),

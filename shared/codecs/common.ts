@@ -1,0 +1,89 @@
+/**
+ * Checks and byte-view helpers shared by the codec files (internal to shared/codecs/).
+ */
+import { CodecError, ErrorCode, ShapeError } from '../errors.js';
+
+/** Whether this host stores typed arrays little-endian (the wire order). */
+export const IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Largest element count a coded tensor may claim (2^28 elements, 1 GiB decoded): sparse codecs let a tiny blob
+ * claim a huge shape, so decoding refuses more than this before allocating.
+ */
+export const MAX_CODED_ELEMENTS = 2 ** 28;
+
+/** @throws CodecError on a big-endian host. */
+export function checkHost(): void {
+  if (!IS_LITTLE_ENDIAN) throw new CodecError('big-endian hosts are not supported: tensor bytes are little-endian');
+}
+
+/**
+ * The element count of `shape`.
+ * @throws ShapeError E_TENSOR_SHAPE naming the tensor for a dimension that is not a non-negative integer.
+ */
+export function elementCount(name: string, shape: readonly number[]): number {
+  let n = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new ShapeError(ErrorCode.TENSOR_SHAPE, `tensor "${name}": shape[${i}] = ${d} is not a non-negative integer`);
+    }
+    n *= d;
+  }
+  if (!Number.isSafeInteger(n)) throw new ShapeError(ErrorCode.TENSOR_SHAPE, `tensor "${name}": shape [${shape.join(', ')}] is too large`);
+  return n;
+}
+
+/** @throws ShapeError E_TENSOR_SHAPE when `values.length` is not the product of `shape`. */
+export function checkLength(name: string, shape: readonly number[], values: Float32Array): number {
+  const n = elementCount(name, shape);
+  if (values.length !== n) {
+    throw new ShapeError(ErrorCode.TENSOR_SHAPE, `tensor "${name}": ${values.length} values for shape [${shape.join(', ')}] (expected ${n})`);
+  }
+  return n;
+}
+
+/** The error for a non-finite input value (E_TENSOR_NON_FINITE), naming the tensor, codec and index. */
+export function nonFiniteError(name: string, codec: string, index: number, value: number): ShapeError {
+  return new ShapeError(ErrorCode.TENSOR_NON_FINITE, `tensor "${name}": non-finite value ${value} at index ${index} cannot be encoded as ${codec}`);
+}
+
+/** The error for a finite value the codec cannot represent (E_TENSOR_RANGE), naming the tensor, codec and index. */
+export function rangeError(name: string, codec: string, index: number, value: number, max: number): ShapeError {
+  return new ShapeError(
+    ErrorCode.TENSOR_RANGE,
+    `tensor "${name}": value ${value} at index ${index} is outside the ${codec} range (|x| <= ${max}); use bf16 or fp32 for it`,
+  );
+}
+
+/**
+ * The first non-finite element of `values`, as an error, or nothing.
+ * Float32 bits with all exponent bits set are ±Inf or NaN; checking bits avoids float compares.
+ */
+export function checkFinite(name: string, codec: string, values: Float32Array): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < bits.length; i++) {
+    if ((bits[i] & 0x7f800000) === 0x7f800000) throw nonFiniteError(name, codec, i, values[i]);
+  }
+}
+
+/** @throws CodecError naming the tensor when its byte length does not match what the codec needs. */
+export function byteLengthError(name: string, codec: string, shape: readonly number[], got: number, expected: number | string): CodecError {
+  return new CodecError(`tensor "${name}": ${got} bytes for shape [${shape.join(', ')}] as ${codec} (expected ${expected})`);
+}
+
+/**
+ * `data` as an ArrayBuffer-backed view whose byte offset is a multiple of `align`: `data` itself when it already is,
+ * else one copy.
+ */
+export function alignedBytes(data: Uint8Array, align: number): Uint8Array {
+  if (data.byteOffset % align === 0) return data;
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(data);
+  return copy;
+}
+
+/** The bytes of a typed array, as a Uint8Array view (no copy). */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
