@@ -45,6 +45,10 @@ export interface DataParallelStepReport extends StepReport {
   readonly stats: BatchStats;
   readonly numWorkers: number;
   readonly wallMs: number;
+  /** Tensor bytes sent to workers for this step (parameter updates). */
+  readonly paramBytes: number;
+  /** Tensor bytes received from workers for this step (gradients, rejected ones included). */
+  readonly gradBytes: number;
 }
 
 /**
@@ -55,6 +59,8 @@ export interface DataParallelStepReport extends StepReport {
  */
 export class DataParallelTrainer {
   private readonly paramSync: ParamSync;
+  /** Tensor bytes moved since the last `step()` began, by direction. */
+  private traffic = { paramBytes: 0, gradBytes: 0 };
 
   constructor(
     private readonly registry: WorkerRegistry,
@@ -70,6 +76,7 @@ export class DataParallelTrainer {
    */
   async step(examples: readonly TokenizedItem[], globalBatch: readonly number[]): Promise<DataParallelStepReport> {
     const started = performance.now();
+    this.traffic = { paramBytes: 0, gradBytes: 0 };
     const workers = this.readyWorkers();
     const slices = splitGlobalBatch(globalBatch, workers.length);
     const params = this.state.paramsFloat32();
@@ -80,7 +87,7 @@ export class DataParallelTrainer {
     const contributions = results.map((r) => r.value);
     const summed = sumContributions(contributions, this.state.manifest);
     const report = this.state.applyGradients(summed);
-    return { ...report, stats: summed.stats, numWorkers: workers.length, wallMs: performance.now() - started };
+    return { ...report, stats: summed.stats, numWorkers: workers.length, wallMs: performance.now() - started, ...this.traffic };
   }
 
   /** Loss and accuracy statistics over `examples`, spread over the ready workers in batches of `batchSize`. */
@@ -112,7 +119,9 @@ export class DataParallelTrainer {
 
   /** The parameter update that brings this worker to the current version (nothing when it is current). */
   private paramsFor(worker: WorkerSession, params: NamedTensors): ParamUpdate {
-    return this.paramSync.updateFor(worker.id, this.state.version, params);
+    const update = this.paramSync.updateFor(worker.id, this.state.version, params);
+    this.traffic.paramBytes += blobBytes(update.params) + blobBytes(update.paramsDelta);
+    return update;
   }
 
   private async gradientsFor(
@@ -133,6 +142,7 @@ export class DataParallelTrainer {
       MsgKind.GRAD_RESULT,
       this.options.stepTimeoutMs,
     );
+    this.traffic.gradBytes += blobBytes(reply.grads);
     // The gate before anything touches the global state: names, shapes, dtypes and finiteness.
     const grads = validateTensors(reply.grads, this.state.manifest);
     if (!Number.isFinite(reply.stats.lossSum)) {
@@ -196,6 +206,10 @@ export class DataParallelTrainer {
     if (!live) throw new OrchestratorError(ErrorCode.NO_WORKERS, 'every worker failed on this step');
     return live;
   }
+}
+
+function blobBytes(blobs: readonly { data: Uint8Array }[] | undefined): number {
+  return blobs?.reduce((n, b) => n + b.data.byteLength, 0) ?? 0;
 }
 
 /** Dropout seed of one slice of one step: reproducible wherever the slice is computed. */

@@ -6,6 +6,7 @@ import type { Transport } from '../shared/transport.js';
 import { ErrorCode, OrchestratorError, TimeoutError, errorCodeOf } from '../shared/errors.js';
 import { newWorkerId } from '../shared/ids.js';
 import { WorkerSession, WorkerState } from './worker-session.js';
+import type { BlobServer } from './blob-server.js';
 
 /** What the registry tells every joining worker, and how long it waits for each handshake step. */
 export interface RegistryOptions {
@@ -14,6 +15,8 @@ export interface RegistryOptions {
   readonly modelSpec: ModelSpec;
   readonly manifest: readonly TensorSpec[];
   readonly settings: Readonly<Record<string, unknown>>;
+  /** Answers workers' `blob_request`s (the base model for workers that lack it) on every connection. */
+  readonly blobs?: BlobServer;
   /** Time for a new connection to send `hello`. @default 10_000 */
   readonly helloTimeoutMs?: number;
   /** Time for a worker to load and verify the base model after `welcome`. @default 120_000 */
@@ -54,6 +57,7 @@ export class WorkerRegistry {
    */
   async admit(transport: Transport): Promise<void> {
     const session = new WorkerSession(newWorkerId(), transport);
+    this.options.blobs?.attach(transport);
     this.sessions.set(session.id, session);
     transport.onClose(() => {
       if (session.joinOrder >= 0 && !this.isStopping) this.emit({ type: 'lost', session, reason: session.lostReason ?? 'closed' });

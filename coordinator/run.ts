@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../shared/config.js';
-import { resolveOutputDir, toLoraSpec } from '../shared/config.js';
+import { resolveOutputDir, toCodecPolicy, toLoraSpec } from '../shared/config.js';
+import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
 import { batchIndices, batchesPerEpoch, loadTrainEval, tokenizeForCausalLm, tokenizeForClassification } from '../shared/data/index.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
@@ -16,6 +17,7 @@ import { PACKAGE_VERSION } from '../shared/version.js';
 import { DataParallelTrainer } from './data-parallel.js';
 import { MetricsLog, type MetricsRecord } from './metrics.js';
 import { WorkerRegistry } from './registry.js';
+import { BlobServer } from './blob-server.js';
 import { TrainableState } from './trainable-state.js';
 import { startWsServer, type WsServer } from './transport-ws.js';
 
@@ -88,12 +90,22 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   });
 
   const metrics = new MetricsLog(join(outputDir, 'metrics.jsonl'), hooks.onMetrics);
+  // Workers that lack the model file fetch it from here (worker/blob-fetch.ts).
+  const blobs = new BlobServer();
+  await blobs.serveBlob(loaded.sha256, loaded.path);
   const registry = new WorkerRegistry({
+    blobs,
     runId,
     model: { path: loaded.path, sha256: loaded.sha256, format: 'gguf' },
     modelSpec,
     manifest,
-    settings: { task: config.task, max_length: config.max_length },
+    settings: {
+      task: config.task,
+      max_length: config.max_length,
+      grads_codec: config.grads_codec,
+      grads_codec_overrides: config.grads_codec_overrides,
+      error_feedback: config.error_feedback,
+    },
   });
   registry.subscribe((event) => {
     if (event.type === 'joined') {
@@ -116,12 +128,15 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     await hooks.onListening?.(server.url);
     await registry.waitForReady(config.workers, config.join_timeout_ms);
 
+    const paramsPolicy = toCodecPolicy(config.params_codec, config.params_codec_overrides);
     const trainer = new DataParallelTrainer(registry, state, {
       task: config.task,
       padId: loaded.tokenizer.padId,
       stepTimeoutMs: config.step_timeout_ms,
       onWorkerLoss: config.on_worker_loss,
       seed: config.seed,
+      encodeParam: (name, shape, values) => encodeTensor(name, shape, values, resolveCodec(paramsPolicy, name)),
+      isParamLossless: (name) => !isLossy(resolveCodec(paramsPolicy, name)),
       onSliceFailure: ({ workerId, sliceIndex, error, outcome }) => {
         log(`worker ${workerId} failed slice ${sliceIndex} of step ${state.step}, ${outcome}: ${errorCodeOf(error)} ${error.message}`);
         metrics.write({ event: 'slice_failed', step: state.step, worker_id: workerId, slice: sliceIndex, code: errorCodeOf(error), outcome });
@@ -134,7 +149,8 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart) });
     }
     const stepLosses: number[] = [];
-    let window = { loss: 0, steps: 0, samples: 0, ms: 0 };
+    const emptyWindow = { loss: 0, steps: 0, samples: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
+    let window = emptyWindow;
     let lastEval: BatchStats | undefined;
     for (let epoch = 0; state.step < totalSteps; epoch++) {
       const batches = batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch });
@@ -142,7 +158,14 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
         if (state.step >= totalSteps) break;
         const report = await trainer.step(prepared.train, globalBatch);
         stepLosses.push(report.loss);
-        window = { loss: window.loss + report.loss, steps: window.steps + 1, samples: window.samples + report.stats.numSamples, ms: window.ms + report.wallMs };
+        window = {
+          loss: window.loss + report.loss,
+          steps: window.steps + 1,
+          samples: window.samples + report.stats.numSamples,
+          ms: window.ms + report.wallMs,
+          paramBytes: window.paramBytes + report.paramBytes,
+          gradBytes: window.gradBytes + report.gradBytes,
+        };
         const step = report.step + 1;
         if (step % config.logging_steps === 0 || step === totalSteps) {
           metrics.write({
@@ -153,9 +176,11 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
             learning_rate: report.learningRate,
             grad_norm: report.gradNorm,
             samples_per_s: (window.samples / window.ms) * 1000,
+            param_bytes_per_step: window.paramBytes / window.steps,
+            grad_bytes_per_step: window.gradBytes / window.steps,
             workers: report.numWorkers,
           });
-          window = { loss: 0, steps: 0, samples: 0, ms: 0 };
+          window = emptyWindow;
         }
       }
       lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
@@ -176,6 +201,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     throw err;
   } finally {
     await server.close();
+    await blobs.close();
   }
 }
 

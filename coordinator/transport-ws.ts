@@ -17,11 +17,16 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import { PROTOCOL_VERSION, SUBPROTOCOL } from '../shared/protocol/messages.js';
+import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
 import { attachWebSocket, type SocketTransport } from '../shared/protocol/socket-transport.js';
 import type { Transport } from '../shared/transport.js';
 
-/** @default 64 MiB */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest inbound WebSocket frame: the default chunk size plus header slack (4 MiB + 64 KiB). Bigger messages
+ * travel chunked (shared/protocol/chunking.ts), so a 1 GB model never needs a 1 GB frame; a peer's
+ * `chunkSizeBytes` must not exceed this minus `CHUNK_HEADER_SLACK_BYTES`.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_CHUNK_SIZE_BYTES + CHUNK_HEADER_SLACK_BYTES;
 /** @default 10 s */
 export const DEFAULT_PING_INTERVAL_MS = 10_000;
 /** @default 10 s */
@@ -54,6 +59,14 @@ export interface WsServerOptions {
   readonly highWaterMarkBytes?: number;
   /** @default DEFAULT_CLOSE_GRACE_MS */
   readonly closeGraceMs?: number;
+  /** Outbound messages longer than this go chunked. @default DEFAULT_CHUNK_SIZE_BYTES (4 MiB) */
+  readonly chunkSizeBytes?: number;
+  /** Caps on inbound chunked transfers per connection. @default 4 transfers, 512 MiB */
+  readonly reassembly?: ReassemblyLimits;
+  /** A send waiting this long for the peer to read drops the connection (4005). @default 60 s */
+  readonly sendStallTimeoutMs?: number;
+  /** Bytes queued in the socket past which the connection is dropped as stalled. @default 64 MiB */
+  readonly maxQueuedSendBytes?: number;
   /** Called once per accepted connection, synchronously in the upgrade; a throw closes that connection (1011). */
   readonly onConnection: (conn: ServerConnection) => void;
 }
@@ -149,6 +162,10 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       localRole: 'coordinator',
       peerRole: 'worker',
       highWaterMarkBytes: options.highWaterMarkBytes,
+      chunkSizeBytes: options.chunkSizeBytes,
+      reassembly: options.reassembly,
+      sendStallTimeoutMs: options.sendStallTimeoutMs,
+      maxQueuedSendBytes: options.maxQueuedSendBytes,
     });
     transports.set(ws, transport);
     const stopHeartbeat = startHeartbeat(ws, transport, pingIntervalMs, pongTimeoutMs);

@@ -73,7 +73,7 @@ export class WorkerSession {
       }, timeoutMs);
       this.pending.set(id, { replyKind, resolve: resolve as (msg: Message) => void, reject, timer });
       this.transport.send({ v: PROTOCOL_VERSION, id, ...frame } as Message).catch((err: unknown) => {
-        this.settle(id)?.reject(new WorkerLostError(`sending ${frame.kind} to worker ${this.id} failed`, { cause: err }));
+        this.settle(id)?.reject(new WorkerLostError(`sending ${frame.kind} to worker ${this.id} failed: ${(err as Error).message}`, { cause: err }));
       });
     });
   }

@@ -10,6 +10,7 @@ import { CodecError, ErrorCode, OrchestratorError, ProtocolError, ShapeError } f
 import type { Message, TensorBlob } from './protocol/messages.js';
 import { TENSOR_CODECS } from './protocol/messages.js';
 import { MAX_FRAME_DEPTH, scanFrame } from './protocol/frame-scan.js';
+import { decodeTensor } from './codecs/tensor.js';
 import type { NamedTensors, TensorSpec } from './tensors.js';
 import { sizeOf } from './tensors.js';
 
@@ -52,6 +53,105 @@ export function encodeMessage(msg: Message): Uint8Array {
   }
 }
 
+/** Tensor blobs with at least this many data bytes are laid out 8-aligned by {@link encodeMessageInto}. */
+export const ALIGN_MIN_BYTES = 4096;
+
+// Placeholders for pass 1 of the aligned layout: a per-process random prefix and the blob's index.
+const MARKER_NONCE = Uint8Array.from({ length: 12 }, () => Math.floor(Math.random() * 256));
+const MARKER_BYTES = 16;
+const PAD_FIELD_BYTES = 6; // fixstr "pad" (4) + bin 8 header (2), before 0-7 filler bytes
+const PADS = Array.from({ length: 8 }, (_, k) => new Uint8Array(k));
+
+function marker(i: number): Uint8Array {
+  const m = new Uint8Array(MARKER_BYTES);
+  m.set(MARKER_NONCE);
+  new DataView(m.buffer).setUint32(12, i);
+  return m;
+}
+
+function binHeaderBytes(n: number): number {
+  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+function isLargeBlob(v: Record<string, unknown>): boolean {
+  return typeof v.name === 'string' && Array.isArray(v.shape) && v.data instanceof Uint8Array && v.data.byteLength >= ALIGN_MIN_BYTES;
+}
+
+/** A copy of `value` with every large tensor blob replaced by `replace(blob, i)` (key order kept). */
+function mapLargeBlobs(value: unknown, replace: (blob: Record<string, unknown>, i: number) => unknown, counter: { n: number }, depth = 0): unknown {
+  if (depth > MAX_FRAME_DEPTH || typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((item, i) => {
+      const mapped = mapLargeBlobs(item, replace, counter, depth + 1);
+      if (mapped !== item) (out ??= [...value])[i] = mapped;
+    });
+    return out ?? value;
+  }
+  const obj = value as Record<string, unknown>;
+  if (isLargeBlob(obj)) return replace(obj, counter.n++);
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(obj)) {
+    const mapped = mapLargeBlobs(obj[key], replace, counter, depth + 1);
+    if (mapped !== obj[key]) (out ??= { ...obj })[key] = mapped;
+  }
+  return out ?? obj;
+}
+
+/**
+ * The message with a `pad` byte string before the `data` of each large tensor blob, sized so that the data
+ * starts at a multiple of 8 bytes from the start of the frame (zero-copy typed-array views on decode). Pass 1
+ * encodes the frame with small markers in place of the data to learn where each blob lands.
+ */
+function withAlignedBlobs(msg: Message): unknown {
+  const blobs: Record<string, unknown>[] = [];
+  const probe = mapLargeBlobs(msg, (blob, i) => {
+    blobs.push(blob);
+    const { data: _data, ...rest } = blob;
+    return { ...rest, data: marker(i) };
+  }, { n: 0 });
+  if (blobs.length === 0) return msg;
+  const probeBytes = Buffer.from(packr.pack(probe));
+  const found = blobs.map((blob, i) => ({ i, at: probeBytes.indexOf(marker(i)), length: (blob.data as Uint8Array).byteLength }));
+  if (found.some((f) => f.at < 0)) return msg;
+  found.sort((a, b) => a.at - b.at);
+  const padOf = new Map<number, number>();
+  let shift = 0;
+  for (const f of found) {
+    const headerGrowth = binHeaderBytes(f.length) - binHeaderBytes(MARKER_BYTES);
+    const k = (8 - ((f.at + shift + PAD_FIELD_BYTES + headerGrowth) % 8)) % 8;
+    padOf.set(f.i, k);
+    shift += PAD_FIELD_BYTES + k + headerGrowth + f.length - MARKER_BYTES;
+  }
+  return mapLargeBlobs(msg, (blob, i) => {
+    const { data, ...rest } = blob;
+    return { ...rest, pad: PADS[padOf.get(i)!], data };
+  }, { n: 0 });
+}
+
+/**
+ * Encodes a frame into `scratch` when it fits (no allocation), else into a new buffer. The result is a view
+ * that stays valid until the caller writes into `scratch` again (no other encode writes there). Use it for
+ * large frames that are copied out (chunked) before the scratch is reused: a fresh buffer per large frame costs
+ * page faults on first touch. Tensor blobs of at least {@link ALIGN_MIN_BYTES} get an optional `pad` byte
+ * string before `data` (ignored by the parser) so that their data is 8-aligned within the frame; smaller
+ * frames encode exactly as {@link encodeMessage}.
+ * @throws CodecError when the value cannot be encoded.
+ */
+export function encodeMessageInto(msg: Message, scratch: Uint8Array): Uint8Array {
+  try {
+    const aligned = withAlignedBlobs(msg);
+    // msgpackr writes strings with Buffer methods: the target must be a Buffer (a view costs nothing).
+    packr.useBuffer(Buffer.isBuffer(scratch) ? scratch : Buffer.from(scratch.buffer, scratch.byteOffset, scratch.byteLength));
+    return packr.pack(aligned);
+  } catch (err) {
+    throw new CodecError(`cannot encode ${describeKind(msg)} frame: ${(err as Error).message}`, { cause: err });
+  } finally {
+    // msgpackr's target is module-wide: later encodeMessage calls must not write into the caller's scratch.
+    packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  }
+}
+
 function describeKind(msg: unknown): string {
   const kind = (msg as { kind?: unknown } | null)?.kind;
   return typeof kind === 'string' ? `'${kind}'` : 'a';
@@ -79,12 +179,13 @@ export function decodeFrame(bytes: Uint8Array): unknown {
   }
 }
 
-/** Bytes per element of a blob's encoding. */
+/** Bytes per element of a raw (`fp32`) blob; other codecs decode through shared/codecs/. */
 function bytesPerElement(blob: TensorBlob): number {
   const codec = blob.codec ?? 'fp32';
   if (!(TENSOR_CODECS as readonly string[]).includes(codec)) {
     throw new CodecError(`tensor "${blob.name}": unknown codec "${String(codec)}" (this build knows ${TENSOR_CODECS.join(', ')})`);
   }
+  if (codec !== 'fp32') throw new CodecError(`tensor "${blob.name}": codec ${codec} applies to float32 tensors only, not ${blob.dtype}`);
   return 4;
 }
 
@@ -153,11 +254,16 @@ function alignedCopy(data: Uint8Array): ArrayBuffer {
 }
 
 /**
- * The values of a float32 blob: a view of `blob.data` when its byte offset is 4-aligned, else one copy.
- * @throws ShapeError E_TENSOR_DTYPE / E_TENSOR_SHAPE, CodecError when the byte length is not 4·prod(shape)
- *   or the codec is unknown.
+ * The values of a float32 blob of any codec (shared/codecs/): for `fp32` a view of `blob.data` when its byte
+ * offset is 4-aligned, else one copy; for the other codecs a fresh decoded array.
+ * @throws ShapeError E_TENSOR_DTYPE / E_TENSOR_SHAPE, CodecError naming the tensor when the byte length does not
+ *   match shape and codec, or the codec is unknown.
  */
 export function blobToFloat32(blob: TensorBlob): Float32Array {
+  if ((blob.codec ?? 'fp32') !== 'fp32') {
+    checkHost();
+    return decodeTensor(blob);
+  }
   const { n, aligned } = blobElements(blob, 'float32');
   return aligned ? new Float32Array(blob.data.buffer, blob.data.byteOffset, n) : new Float32Array(alignedCopy(blob.data));
 }
@@ -178,7 +284,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /**
  * Checks received tensors against a manifest and returns their values in manifest order: exactly the
  * manifest's names (no missing, extra or duplicate tensor), the manifest's shapes, dtype float32, finite values.
- * Values are views into the frame where aligned (see {@link blobToFloat32}).
+ * Blobs may use any codec: shapes are checked before decoding and finiteness on the DECODED values.
+ * Values are views into the frame where aligned fp32 (see {@link blobToFloat32}), fresh arrays otherwise.
  * @throws ShapeError E_TENSOR_NAME / E_TENSOR_SHAPE / E_TENSOR_DTYPE / E_TENSOR_NON_FINITE naming the tensor
  *   (and the first bad index for non-finite values); CodecError for a wrong byte length or unknown codec.
  */

@@ -7,6 +7,8 @@
  */
 import type { LoraSpec } from './model/types.js';
 import type { PeftConfig } from './config/run-config.js';
+import type { CodecPolicy } from './codecs/spec.js';
+import { parseCodecSpec } from './codecs/spec.js';
 
 export {
   BACKENDS,
@@ -44,5 +46,17 @@ export function toLoraSpec(peft: PeftConfig): LoraSpec {
     loraDropout: peft.lora_dropout,
     targetModules: peft.target_modules,
     useRslora: peft.use_rslora,
+  };
+}
+
+/**
+ * The codec policy of one direction from its config keys: the default codec and the pattern overrides, in the order
+ * written (first match wins).
+ * @throws ConfigError E_CONFIG_INVALID for a codec string that does not parse
+ */
+export function toCodecPolicy(codec: string, overrides: Readonly<Record<string, string>>): CodecPolicy {
+  return {
+    default: parseCodecSpec(codec),
+    overrides: Object.entries(overrides).map(([pattern, text]) => ({ pattern, spec: parseCodecSpec(text, `codec override "${pattern}"`) })),
   };
 }

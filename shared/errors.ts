@@ -19,6 +19,18 @@ export const ErrorCode = {
   CONNECT_FAILED: 'E_CONNECT_FAILED',
   /** A send on a connection that is closed or closing. */
   CONNECTION_CLOSED: 'E_CONNECTION_CLOSED',
+  /** A chunk of a chunked transfer failed its CRC-32 check. */
+  CHUNK_CHECKSUM: 'E_CHUNK_CHECKSUM',
+  /** A chunked transfer would exceed the receiver's cap on concurrent transfers or reassembly bytes. */
+  TRANSFER_LIMIT: 'E_TRANSFER_LIMIT',
+  /** The peer stopped reading: sends stayed over the high-water mark past the stall timeout or queue cap. */
+  SEND_STALLED: 'E_SEND_STALLED',
+  /** A blob (base model, data shard) was asked for that the coordinator did not announce, or is not there. */
+  BLOB_UNKNOWN: 'E_BLOB_UNKNOWN',
+  /** A blob byte range outside the blob, too long, or answered with other bytes than asked for. */
+  BLOB_RANGE: 'E_BLOB_RANGE',
+  /** A blob's bytes fail their check: a range's CRC-32, or the whole file's SHA-256. */
+  BLOB_INTEGRITY: 'E_BLOB_INTEGRITY',
   // tensors and shapes
   TENSOR_SHAPE: 'E_TENSOR_SHAPE',
   TENSOR_DTYPE: 'E_TENSOR_DTYPE',

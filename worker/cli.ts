@@ -10,10 +10,11 @@ import { PACKAGE_VERSION } from '../shared/version.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from './backend.js';
 import { connectWithRetry } from './transport-ws.js';
 import { runWorkerSession } from './worker-runtime.js';
+import { DEFAULT_CACHE_DIR } from './blob-fetch.js';
 
 const log = (line: string) => console.error(line);
 
-async function workerCommand(flags: { connect: string; backend: BackendPreference; model?: string; connectAttempts: string }): Promise<number> {
+async function workerCommand(flags: { connect: string; backend: BackendPreference; model?: string; cacheDir: string; connectAttempts: string }): Promise<number> {
   const backend = await selectBackend(flags.backend);
   log(`backend: ${backend.name}${backend.fallbackReasons.length ? ` (not used: ${backend.fallbackReasons.join('; ')})` : ''}`);
   const transport = await connectWithRetry(flags.connect, { reconnect: { maxAttempts: Number(flags.connectAttempts) } });
@@ -24,7 +25,7 @@ async function workerCommand(flags: { connect: string; backend: BackendPreferenc
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const outcome = await runWorkerSession({ transport, backend: { ...backend }, modelPath: flags.model, log });
+  const outcome = await runWorkerSession({ transport, backend: { ...backend }, modelPath: flags.model, cacheDir: flags.cacheDir, log });
   if (outcome.kind === 'stopped') {
     log(`stopped by the coordinator: ${outcome.reason}`);
     return ExitCode.OK;
@@ -68,6 +69,7 @@ program
   .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT')
   .option(...backendOption)
   .option('--model <path>', 'load the base model from this path instead of the one the coordinator names (same sha256)')
+  .option('--cache-dir <dir>', 'where a model this host lacks is fetched from the coordinator to (<dir>/blobs/<sha256>), resumably', DEFAULT_CACHE_DIR)
   .option('--connect-attempts <n>', 'connection attempts before giving up (jittered exponential backoff)', '20')
   .action(async (flags) => process.exit(await workerCommand(flags)));
 

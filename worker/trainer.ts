@@ -1,7 +1,8 @@
 import type { MessageBody, MessageOf } from '../shared/protocol/messages.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import { wireToBatch } from '../shared/protocol/batch.js';
-import { tensorsToBlobs } from '../shared/codec.js';
+import { ErrorFeedback, encodeTensor, isLossy, resolveCodec, type CodecPolicy } from '../shared/codecs/index.js';
+import { FP32_POLICY } from '../shared/codecs/index.js';
 import { applyParamUpdate } from '../shared/param-sync.js';
 import type { NamedTensors } from '../shared/tensors.js';
 import { ErrorCode, OrchestratorError } from '../shared/errors.js';
@@ -17,7 +18,17 @@ export class DataParallelRank {
   /** The installed parameters, to which partial updates and deltas apply. */
   private held?: NamedTensors;
 
-  constructor(private readonly model: TaskModel) {}
+  private readonly errorFeedback = new ErrorFeedback();
+
+  /**
+   * @param gradsPolicy codec of each gradient tensor on the wire. @default fp32 for all
+   * @param useErrorFeedback keep what a lossy codec dropped and add it to the next step's gradient. @default true
+   */
+  constructor(
+    private readonly model: TaskModel,
+    private readonly gradsPolicy: CodecPolicy = FP32_POLICY,
+    private readonly useErrorFeedback = true,
+  ) {}
 
   /**
    * Summed gradients for the request's batch.
@@ -31,7 +42,7 @@ export class DataParallelRank {
     return {
       replyTo: request.id,
       step: request.step,
-      grads: tensorsToBlobs(grads, this.model.manifest),
+      grads: this.model.manifest.map((spec) => this.encodeGradient(spec.name, spec.shape, grads.get(spec.name)!)),
       stats,
       computeMs: performance.now() - started,
     };
@@ -43,6 +54,11 @@ export class DataParallelRank {
     this.installParams(request);
     const stats = this.model.evaluate(wireToBatch(request.batch));
     return { replyTo: request.id, step: request.step, stats, computeMs: performance.now() - started };
+  }
+
+  private encodeGradient(name: string, shape: readonly number[], values: Float32Array) {
+    const spec = resolveCodec(this.gradsPolicy, name);
+    return this.useErrorFeedback && isLossy(spec) ? this.errorFeedback.compress(name, shape, values, spec) : encodeTensor(name, shape, values, spec);
   }
 
   private installParams(request: MessageOf<typeof MsgKind.GRAD_REQUEST> | MessageOf<typeof MsgKind.EVAL_REQUEST>): void {

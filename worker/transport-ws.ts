@@ -13,13 +13,18 @@ import { WebSocket } from 'ws';
 import { ErrorCode, OrchestratorError, ProtocolError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import { SUBPROTOCOL } from '../shared/protocol/messages.js';
+import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
 import { attachWebSocket } from '../shared/protocol/socket-transport.js';
 import type { Transport } from '../shared/transport.js';
 
 /** Default for `pingTimeoutMs`: longer than the coordinator's default ping interval plus pong timeout. @default 30 s */
 export const DEFAULT_PING_TIMEOUT_MS = 30_000;
-/** @default 64 MiB */
-export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest inbound WebSocket frame: the default chunk size plus header slack (4 MiB + 64 KiB). Bigger messages
+ * travel chunked (shared/protocol/chunking.ts), so a 1 GB model never needs a 1 GB frame; a peer's
+ * `chunkSizeBytes` must not exceed this minus `CHUNK_HEADER_SLACK_BYTES`.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_CHUNK_SIZE_BYTES + CHUNK_HEADER_SLACK_BYTES;
 /** @default 10 s */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -51,6 +56,23 @@ export interface ConnectOptions {
   readonly handshakeTimeoutMs?: number;
   /** Send high-water mark, in bytes. @default 4 MiB */
   readonly highWaterMarkBytes?: number;
+  /** Outbound messages longer than this go chunked. @default DEFAULT_CHUNK_SIZE_BYTES (4 MiB) */
+  readonly chunkSizeBytes?: number;
+  /** Caps on inbound chunked transfers per connection. @default 4 transfers, 512 MiB */
+  readonly reassembly?: ReassemblyLimits;
+  /** A send waiting this long for the peer to read drops the connection (4005). @default 60 s */
+  readonly sendStallTimeoutMs?: number;
+  /** Bytes queued in the socket past which the connection is dropped as stalled. @default 64 MiB */
+  readonly maxQueuedSendBytes?: number;
+  /**
+   * Mask client frames with a random key (RFC 6455 §5.3). Masking exists to stop a browser's script from
+   * steering the bytes an HTTP proxy or cache on the path sees (cache poisoning); a worker is not a browser and
+   * runs no untrusted script, and ws masks byte by byte in JS without `bufferutil`, so the default is a zero
+   * mask (the frames stay RFC-valid; the data goes out unchanged, without a copy). Turn it on when a worker
+   * talks through an intercepting HTTP proxy or middlebox that is not under the operator's control.
+   * @default false
+   */
+  readonly maskFrames?: boolean;
   /** Retry the initial connection; absent: one attempt (connectWs) or the defaults (connectWithRetry). */
   readonly reconnect?: ReconnectOptions;
   /** Cancels the attempts (and the waits between them). */
@@ -94,6 +116,11 @@ function readBody(res: IncomingMessage, maxBytes: number): Promise<string> {
   });
 }
 
+/** A mask of four zero bytes: ws then sends the payload as is (see `maskFrames`). */
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
+}
+
 function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
   return new Promise<Transport>((resolve, reject) => {
     let settled = false;
@@ -116,6 +143,7 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
         perMessageDeflate: false,
         maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
         handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        ...(options.maskFrames ? {} : { generateMask: zeroMask }),
       });
     } catch (err) {
       fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${(err as Error).message}`, { cause: err }), retryable: false });
@@ -160,6 +188,10 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
         localRole: 'worker',
         peerRole: 'coordinator',
         highWaterMarkBytes: options.highWaterMarkBytes,
+        chunkSizeBytes: options.chunkSizeBytes,
+        reassembly: options.reassembly,
+        sendStallTimeoutMs: options.sendStallTimeoutMs,
+        maxQueuedSendBytes: options.maxQueuedSendBytes,
       });
       watchPings(ws, transport, url, options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS);
       resolve(transport);

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { resolve } from 'node:path';
 import type { Message, MessageOf } from '../shared/protocol/messages.js';
 import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
@@ -9,8 +8,10 @@ import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js'
 import { loadLlamaGguf } from '../shared/model/load-gguf.js';
 import { TaskModel } from '../shared/model/task-model.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
+import { toCodecPolicy } from '../shared/config.js';
 import type { BackendReport } from './backend.js';
 import { DataParallelRank } from './trainer.js';
+import { obtainModelFile } from './blob-fetch.js';
 
 /** How a worker process behaves; everything has a default but the connection. */
 export interface WorkerRuntimeOptions {
@@ -20,6 +21,11 @@ export interface WorkerRuntimeOptions {
   readonly backend: BackendReport;
   /** Load the base model from this path instead of the path the coordinator names (same sha256 required). */
   readonly modelPath?: string;
+  /**
+   * Folder of the content-addressed cache a model the worker lacks is fetched into (`<cacheDir>/blobs/<sha256>`).
+   * @default DEFAULT_CACHE_DIR (`~/.cache/swarmtune`)
+   */
+  readonly cacheDir?: string;
   /** Longest wait for `welcome` after `hello`, in milliseconds. @default 30_000 */
   readonly welcomeTimeoutMs?: number;
   /** Where progress lines go. @default console.error */
@@ -58,17 +64,28 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
   let model: TaskModel | undefined;
   try {
     const started = performance.now();
-    const modelPath = resolve(options.modelPath ?? welcome.model.path);
+    const { path: modelPath } = await obtainModelFile(welcome.model, {
+      overridePath: options.modelPath,
+      cacheDir: options.cacheDir,
+      channel: { send: (msg) => transport.send(msg), receive: (timeoutMs) => inbox.next(timeoutMs) },
+      log,
+    });
     const loaded = await loadLlamaGguf(modelPath);
     if (loaded.sha256 !== welcome.model.sha256) {
       throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
     }
     model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
-    rank = new DataParallelRank(model);
+    const settings = welcome.settings as { grads_codec?: string; grads_codec_overrides?: Record<string, string>; error_feedback?: boolean };
+    rank = new DataParallelRank(model, toCodecPolicy(settings.grads_codec ?? 'fp32', settings.grads_codec_overrides ?? {}), settings.error_feedback ?? true);
     const loadMs = performance.now() - started;
     log(`worker ${welcome.workerId}: run ${welcome.runId}, model ${modelPath} loaded in ${loadMs.toFixed(0)} ms on ${backend.name}`);
     await transport.send(makeMessage(MsgKind.READY, { replyTo: welcome.id, modelSha256: loaded.sha256, backend, loadMs }));
   } catch (err) {
+    // The link dropped (e.g. mid-download): a partial model stays in the cache for the next session to resume.
+    if (!transport.isOpen) {
+      model?.dispose();
+      return { kind: 'lost', close: await transport.closed };
+    }
     await transport.send(makeErrorFrame(err, { replyTo: welcome.id })).catch(() => undefined);
     transport.close(1000, 'model load failed');
     model?.dispose();

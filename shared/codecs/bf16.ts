@@ -5,7 +5,7 @@
  * Error bound: |x − x̂| <= 2^-8·|x| for normal float32 values and <= 2^-134 for float32 denormals. Finite values
  * with |x| >= 0x1.ffp127 (which would round to infinity) are refused, as are ±Inf and NaN.
  */
-import { alignedBytes, byteLengthError, bytesOf, checkHost, elementCount, nonFiniteError, rangeError } from './common.js';
+import { alignedBytes, byteLengthError, bytesOf, checkHost, elementCount, nonFiniteError, rangeError, target } from './common.js';
 
 /** The largest finite bf16 value (≈ 3.3895e38). */
 export const BF16_MAX = 3.3895313892515355e38;
@@ -33,14 +33,22 @@ export function bf16BitsToFloat(bits: number): number {
 export function encodeBf16(name: string, values: Float32Array): Uint8Array {
   checkHost();
   const n = values.length;
-  const src = new Uint32Array(values.buffer, values.byteOffset, n);
+  const src = new Int32Array(values.buffer, values.byteOffset, n);
   const out = new Uint16Array(n);
+  // Out-of-range and non-finite inputs raise a flag rather than throw inside the loop (a throw site there makes
+  // V8's code 2-3x slower); the first bad index is found afterwards.
+  let bad = 0;
   for (let i = 0; i < n; i++) {
     const x = src[i];
-    if ((x & 0x7fffffff) >= 0x7f7f8000) throw refuse(name, i, values[i]);
+    bad |= (x & 0x7fffffff) >= 0x7f7f8000 ? 1 : 0;
     // Adding 0x7fff plus the kept lsb rounds the dropped half to nearest even; no carry reaches the sign
     // because the largest accepted magnitude stays below the infinity pattern.
     out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+  }
+  if (bad !== 0) {
+    let i = 0;
+    while ((src[i] & 0x7fffffff) < 0x7f7f8000) i++;
+    throw refuse(name, i, values[i]);
   }
   return bytesOf(out);
 }
@@ -50,17 +58,17 @@ function refuse(name: string, index: number, value: number): Error {
 }
 
 /**
- * Decodes bf16 bytes to a fresh Float32Array (infinities and NaN bits decode as such: validate afterwards).
+ * Decodes bf16 bytes to a fresh Float32Array, or into `into` when given (infinities and NaN bits decode as such: validate afterwards).
  * @throws CodecError naming the tensor when the byte length is not 2·prod(shape).
  */
-export function decodeBf16(name: string, shape: readonly number[], data: Uint8Array): Float32Array {
+export function decodeBf16(name: string, shape: readonly number[], data: Uint8Array, into?: Float32Array): Float32Array {
   checkHost();
   const n = elementCount(name, shape);
   if (data.byteLength !== n * 2) throw byteLengthError(name, 'bf16', shape, data.byteLength, n * 2);
   const bytes = alignedBytes(data, 2);
   const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  const out = new Float32Array(n);
-  const outBits = new Uint32Array(out.buffer);
+  const out = target(name, n, into);
+  const outBits = new Int32Array(out.buffer, out.byteOffset, n);
   for (let i = 0; i < n; i++) outBits[i] = src[i] << 16;
   return out;
 }

@@ -14,6 +14,7 @@
  * | 4002 | HEARTBEAT_TIMEOUT   | (local only, never on the wire) no pong / no ping within the deadline: the link was terminated | yes |
  * | 4003 | UNEXPECTED          | a frame kind not valid at this point of the conversation (for session logic) | no      |
  * | 4004 | STEP_TIMEOUT        | a worker did not answer a step within `step_timeout_ms`; its work went to others | yes  |
+ * | 4005 | SEND_STALLED        | (local only) the peer stopped reading: a send waited past `sendStallTimeoutMs` or the queue cap | yes |
  *
  * Reserved for later issues: 4010 unauthorized (authentication in the upgrade).
  */
@@ -32,6 +33,7 @@ export const CloseCode = {
   HEARTBEAT_TIMEOUT: 4002,
   UNEXPECTED: 4003,
   STEP_TIMEOUT: 4004,
+  SEND_STALLED: 4005,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -56,7 +58,8 @@ export function isReconnectable(code: number): boolean {
     code === CloseCode.GOING_AWAY ||
     code === CloseCode.ABNORMAL ||
     code === CloseCode.INTERNAL ||
-    code === CloseCode.HEARTBEAT_TIMEOUT
+    code === CloseCode.HEARTBEAT_TIMEOUT ||
+    code === CloseCode.SEND_STALLED
   );
 }
 

@@ -36,6 +36,10 @@ export const MsgKind = {
   ERROR: 'error',
   /** coordinator → worker: the run is over; close after this. */
   STOP: 'stop',
+  /** worker → coordinator: send a byte range of a blob the run announced (base model, data shard). */
+  BLOB_REQUEST: 'blob_request',
+  /** coordinator → worker: reply to `blob_request` with the bytes. */
+  BLOB_RESULT: 'blob_result',
 } as const;
 export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
 
@@ -67,6 +71,11 @@ export interface TensorBlob {
   readonly data: Uint8Array;
   /** How `data` is encoded. @default 'fp32' */
   readonly codec?: TensorCodec;
+  /**
+   * Filler a sender may put just before `data` (0-7 bytes) so that `data` starts 8-aligned in the frame and
+   * decodes without a copy; carries nothing and the parser drops it.
+   */
+  readonly pad?: Uint8Array;
   /** `int8` only: elements per float32 scale. @default 64 */
   readonly blockSize?: number;
 }
@@ -242,6 +251,35 @@ export interface Stop extends FrameBase {
   readonly reason: string;
 }
 
+/**
+ * worker → coordinator: bytes `[offset, offset + length)` of a content-addressed blob (the run's base model, a
+ * shipped data shard). The coordinator serves only blobs it announced and answers anything else with an `error`
+ * frame (E_BLOB_UNKNOWN, E_BLOB_RANGE).
+ */
+export interface BlobRequest extends FrameBase {
+  readonly kind: typeof MsgKind.BLOB_REQUEST;
+  /** Lower-case hex SHA-256 of the whole blob. */
+  readonly sha256: string;
+  /** First byte wanted. */
+  readonly offset: number;
+  /** Bytes wanted; the reply may carry fewer only at the end of the blob. */
+  readonly length: number;
+}
+
+/** coordinator → worker: reply to `blob_request`. */
+export interface BlobResult extends FrameBase {
+  readonly kind: typeof MsgKind.BLOB_RESULT;
+  readonly replyTo: string;
+  readonly sha256: string;
+  /** Offset of `data[0]` in the blob. */
+  readonly offset: number;
+  /** Size of the whole blob, in bytes. */
+  readonly totalBytes: number;
+  /** CRC-32 (zlib polynomial, unsigned) of `data`. */
+  readonly crc32: number;
+  readonly data: Uint8Array;
+}
+
 /** Every frame of protocol version 1. */
 export type Message =
   | Hello
@@ -252,7 +290,9 @@ export type Message =
   | EvalRequest
   | EvalResult
   | ErrorFrame
-  | Stop;
+  | Stop
+  | BlobRequest
+  | BlobResult;
 
 /** The frame type of one kind: `MessageOf<'grad_result'>` is {@link GradResult}. */
 export type MessageOf<K extends MsgKind> = Extract<Message, { kind: K }>;

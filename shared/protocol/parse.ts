@@ -36,6 +36,10 @@ const id = str.min(1);
 const count = z.int().nonnegative();
 const nonNegative = z.number().nonnegative();
 /** Any number, non-finite included (a diverged loss is data, not a malformed frame). */
+/** A byte offset or size: a non-negative integer, up to 2^53 - 1. */
+const safeCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Lower-case hex SHA-256 (it names files in caches: nothing else may pass). */
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 const anyNumber = z.custom<number>((v) => typeof v === 'number', { message: 'expected number' });
 
 const tensorBlob = z.object({
@@ -163,6 +167,23 @@ const schemas = {
     replyTo: id.optional(),
   }),
   stop: z.object({ ...base, kind: z.literal(Kinds.STOP), reason: str }),
+  blob_request: z.object({
+    ...base,
+    kind: z.literal(Kinds.BLOB_REQUEST),
+    sha256: sha256Hex,
+    offset: safeCount,
+    length: count,
+  }),
+  blob_result: z.object({
+    ...base,
+    kind: z.literal(Kinds.BLOB_RESULT),
+    replyTo: id,
+    sha256: sha256Hex,
+    offset: safeCount,
+    totalBytes: safeCount,
+    crc32: z.int().min(0).max(0xffffffff),
+    data: z.instanceof(Uint8Array),
+  }),
 } satisfies { [K in MsgKind]: z.ZodType };
 
 // Compile-time check that each schema's output is the hand-written interface of its kind.
@@ -177,6 +198,8 @@ const schemasMatchInterfaces: SchemaMatches = {
   eval_result: true,
   error: true,
   stop: true,
+  blob_request: true,
+  blob_result: true,
 };
 void schemasMatchInterfaces;
 
@@ -208,6 +231,14 @@ export function tryParseMessage(raw: Uint8Array): ParseResult {
   } catch (err) {
     return { ok: false, error: err as ProtocolError };
   }
+  return tryParseDecoded(value);
+}
+
+/**
+ * {@link tryParseMessage} for a value `decodeFrame` already produced (the transport decodes once to tell
+ * chunk frames from messages).
+ */
+export function tryParseDecoded(value: unknown): ParseResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     return { ok: false, error: new ProtocolError(ErrorCode.PROTOCOL_MALFORMED, 'malformed frame: not a map') };
   }

@@ -2,22 +2,54 @@
  * A {@link Transport} over any message socket: the part of a WebSocket connection both roles share. It
  * parses every inbound frame through `tryParseMessage`, answers a refused frame with an `error` frame and a
  * close code (see ./close-codes.ts), applies send backpressure, and reports one close event that says why.
- * It never throws into the socket's callbacks. It does not import `ws` (shared/ must not): the coordinator
+ * It never throws into the socket's callbacks.
+ *
+ * Large frames: a frame longer than `chunkSizeBytes` goes as chunk frames (./chunking.ts) and inbound chunks
+ * are reassembled under per-connection caps before the whole frame meets `parseMessage`. Sends run in order,
+ * one at a time; each waits while the socket buffer is over the high-water mark, and a peer that reads nothing
+ * for `sendStallTimeoutMs` (or lets `maxQueuedSendBytes` pile up) is dropped with 4005, so a stalled peer holds
+ * at most about high-water mark + one chunk of this process's memory. Large frames are encoded into a
+ * process-wide pool of reused buffers (at most two, each at most 256 MiB, kept after use) with tensor data
+ * 8-aligned; a receiver that calls {@link SocketTransport.release} lets the next transfer reuse its memory. It does not import `ws` (shared/ must not): the coordinator
  * and worker adapters wire a `ws` WebSocket to it with {@link attachWebSocket}.
  */
-import { ErrorCode, OrchestratorError, errorCodeOf } from '../errors.js';
-import { encodeMessage } from '../codec.js';
+import { ErrorCode, OrchestratorError, ProtocolError, errorCodeOf } from '../errors.js';
+import { decodeFrame, encodeMessage, encodeMessageInto } from '../codec.js';
 import type { CloseHandler, MessageHandler, Transport, TransportCloseEvent } from '../transport.js';
 import { makeErrorFrame } from './build.js';
 import { CloseCode, closeCodeForError, truncateCloseReason } from './close-codes.js';
 import type { ErrorFrame, Message } from './messages.js';
 import { MsgKind, PROTOCOL_VERSION } from './messages.js';
-import { ProtocolVersionError, tryParseMessage } from './parse.js';
+import { ProtocolVersionError, tryParseDecoded, tryParseMessage, type ParseResult } from './parse.js';
+import {
+  ChunkError,
+  ChunkReassembler,
+  DEFAULT_CHUNK_SIZE_BYTES,
+  encodeChunkFrame,
+  isChunkLike,
+  parseChunkFrame,
+  type ReassemblyLimits,
+} from './chunking.js';
 
 /** Default send high-water mark: `send` waits for the OS when more than this many bytes are queued. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
 /** Default bound on inbound messages queued while no message handler is registered. */
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1024;
+/** Default time a send may wait for the peer to read before the connection is dropped as stalled: 60 s. */
+export const DEFAULT_SEND_STALL_TIMEOUT_MS = 60_000;
+/** Default cap on bytes queued in the socket and not yet handed to the OS: 64 MiB. */
+export const DEFAULT_MAX_QUEUED_SEND_BYTES = 64 * 1024 * 1024;
+/** Largest encode buffer kept between sends (process-wide, one per concurrent large send): 256 MiB. */
+const MAX_RETAINED_SCRATCH_BYTES = 256 * 1024 * 1024;
+
+// Encode buffers reused across large sends: a fresh 100 MB buffer per frame costs ~0.3 s of page faults here.
+const scratchPool: Uint8Array[] = [];
+function takeScratch(): Uint8Array {
+  return scratchPool.pop() ?? Buffer.allocUnsafeSlow(64 * 1024);
+}
+function returnScratch(scratch: Uint8Array): void {
+  if (scratch.byteLength <= MAX_RETAINED_SCRATCH_BYTES && scratchPool.length < 2) scratchPool.push(scratch);
+}
 
 /** The socket operations a {@link SocketTransport} needs. */
 export interface SocketSink {
@@ -42,6 +74,21 @@ export interface SocketTransportOptions {
   readonly highWaterMarkBytes?: number;
   /** @default DEFAULT_MAX_QUEUED_MESSAGES (1024) */
   readonly maxQueuedMessages?: number;
+  /**
+   * A frame whose encoding is longer goes as chunk frames of at most this many data bytes (see ./chunking.ts).
+   * Must not exceed the peer's `maxPayloadBytes` minus `CHUNK_HEADER_SLACK_BYTES`.
+   * @default DEFAULT_CHUNK_SIZE_BYTES (4 MiB)
+   */
+  readonly chunkSizeBytes?: number;
+  /** Limits on inbound chunked transfers (concurrent transfers, reassembly bytes). */
+  readonly reassembly?: ReassemblyLimits;
+  /**
+   * How long one send may wait for the socket buffer to fall under the high-water mark; past it the peer is
+   * taken as stalled and the connection dropped (close code 4005, E_SEND_STALLED). @default 60 s
+   */
+  readonly sendStallTimeoutMs?: number;
+  /** Bytes queued in the socket past which the connection is dropped at once as stalled. @default 64 MiB */
+  readonly maxQueuedSendBytes?: number;
 }
 
 type State = 'open' | 'closing' | 'closed';
@@ -60,6 +107,18 @@ export class SocketTransport implements Transport {
   private readonly peerRole: string;
   private readonly highWaterMarkBytes: number;
   private readonly maxQueuedMessages: number;
+  private readonly chunkSizeBytes: number;
+  private readonly sendStallTimeoutMs: number;
+  private readonly maxQueuedSendBytes: number;
+  private readonly reassembler: ChunkReassembler;
+  private nextTransferId = 0;
+  /** Chunk frame buffers the socket has finished writing, reused for the next chunks. */
+  private readonly chunkBuffers: Uint8Array[] = [];
+  /** Reassembled frames by the message decoded from them, for {@link release}. */
+  private readonly reassembled = new WeakMap<Message, Uint8Array>();
+  /** Sends run one after another, so that a chunked frame and a later small one keep their order. */
+  private sendTail: Promise<void> = Promise.resolve();
+  private pendingSends = 0;
   private readonly messageHandlers: MessageHandler[] = [];
   private readonly closeHandlers: CloseHandler[] = [];
   private readonly inbox: Message[] = [];
@@ -82,6 +141,10 @@ export class SocketTransport implements Transport {
     this.peerRole = options.peerRole ?? 'peer';
     this.highWaterMarkBytes = options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES;
     this.maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+    this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CHUNK_SIZE_BYTES;
+    this.sendStallTimeoutMs = options.sendStallTimeoutMs ?? DEFAULT_SEND_STALL_TIMEOUT_MS;
+    this.maxQueuedSendBytes = options.maxQueuedSendBytes ?? DEFAULT_MAX_QUEUED_SEND_BYTES;
+    this.reassembler = new ChunkReassembler(options.reassembly);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -91,34 +154,94 @@ export class SocketTransport implements Transport {
 
   send(msg: Message): Promise<void> {
     if (this.state !== 'open') return Promise.reject(closedError(this.peer, `cannot send '${msg.kind}'`));
-    let bytes: Uint8Array;
+    // With nothing in flight the frame goes to the socket synchronously; otherwise it waits its turn.
+    const run = this.pendingSends === 0 ? this.sendNow(msg) : this.sendTail.then(() => this.sendNow(msg));
+    this.pendingSends++;
+    const done = (): void => {
+      this.pendingSends--;
+    };
+    this.sendTail = run.then(done, done);
+    return run;
+  }
+
+  /** Inbound transfers being reassembled, and the bytes they reserve (for tests and metrics). */
+  get reassemblyState(): { readonly transfers: number; readonly bytes: number } {
+    return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes };
+  }
+
+  private async sendNow(msg: Message): Promise<void> {
+    if (this.state !== 'open') throw closedError(this.peer, `cannot send '${msg.kind}'`);
+    let scratch = takeScratch();
     try {
-      bytes = encodeMessage(msg);
-    } catch (err) {
-      return Promise.reject(err);
+      const bytes = encodeMessageInto(msg, scratch);
+      if (bytes.buffer !== scratch.buffer) scratch = Buffer.from(bytes.buffer);
+      if (bytes.byteLength <= this.chunkSizeBytes) {
+        // A copy, since the scratch is reused while the socket may still hold the frame.
+        await this.writeFrame(Buffer.from(bytes), msg.kind);
+        return;
+      }
+      const count = Math.ceil(bytes.byteLength / this.chunkSizeBytes);
+      const transferId = this.nextTransferId++;
+      for (let i = 0; i < count; i++) {
+        if (this.state !== 'open') throw closedError(this.peer, `'${msg.kind}' cut after ${i} of ${count} chunks`);
+        const data = bytes.subarray(i * this.chunkSizeBytes, Math.min(bytes.byteLength, (i + 1) * this.chunkSizeBytes));
+        const into = this.chunkBuffers.pop();
+        const frame = encodeChunkFrame(transferId, i, count, bytes.byteLength, data, into);
+        const reusable = frame.buffer === into?.buffer ? into : frame.byteLength === frame.buffer.byteLength ? frame : undefined;
+        await this.writeFrame(frame, msg.kind, () => {
+          if (reusable && this.chunkBuffers.length < 4) this.chunkBuffers.push(reusable);
+        });
+      }
+    } finally {
+      returnScratch(scratch);
     }
+  }
+
+  /**
+   * Hands one frame to the socket; resolves at once while the socket buffer is under the high-water mark,
+   * else when this frame reached the OS. A wait longer than the stall timeout, or a buffer over the queue cap,
+   * drops the connection (4005).
+   */
+  private writeFrame(bytes: Uint8Array, kind: string, written?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let waiting = false;
+      let timer: NodeJS.Timeout | undefined;
       const settle = (err?: Error): void => {
         this.waitingSends.delete(settle);
-        if (err) reject(closedError(this.peer, `'${msg.kind}' was not sent (${err.message})`, err));
+        clearTimeout(timer);
+        if (err) reject(closedError(this.peer, `'${kind}' was not sent (${err.message})`, err));
         else resolve();
       };
       try {
         this.sink.send(bytes, (err) => {
+          if (!err) written?.();
           if (waiting) settle(err);
         });
       } catch (err) {
         settle(err as Error);
         return;
       }
-      if (this.sink.bufferedAmount() <= this.highWaterMarkBytes) {
+      const queued = this.sink.bufferedAmount();
+      if (queued <= this.highWaterMarkBytes) {
         resolve();
-      } else {
-        waiting = true;
-        this.waitingSends.add(settle);
+        return;
       }
+      waiting = true;
+      this.waitingSends.add(settle);
+      if (queued > this.maxQueuedSendBytes) {
+        this.stall(`${queued} bytes queued for ${this.peer}, over the cap of ${this.maxQueuedSendBytes}`);
+        return;
+      }
+      timer = setTimeout(
+        () => this.stall(`${this.peerRole} ${this.peer} read nothing for ${this.sendStallTimeoutMs} ms with ${this.sink.bufferedAmount()} bytes queued`),
+        this.sendStallTimeoutMs,
+      );
     });
+  }
+
+  private stall(detail: string): void {
+    const message = `send stalled: ${detail}`;
+    this.abort(CloseCode.SEND_STALLED, truncateCloseReason(message), { code: ErrorCode.SEND_STALLED, message, retryable: true });
   }
 
   onMessage(handler: MessageHandler): () => void {
@@ -169,7 +292,55 @@ export class SocketTransport implements Transport {
         this.refuse(ErrorCode.PROTOCOL_MALFORMED, CloseCode.POLICY, 'text frames are not part of the protocol: frames are binary msgpack');
         return;
       }
-      const result = tryParseMessage(data);
+      let value: unknown;
+      try {
+        value = decodeFrame(data);
+      } catch (err) {
+        this.handleParsed({ ok: false, error: err as ProtocolError });
+        return;
+      }
+      if (isChunkLike(value)) {
+        this.handleChunk(value);
+        return;
+      }
+      this.handleParsed(tryParseDecoded(value));
+    } catch (err) {
+      this.failInternally(err);
+    }
+  }
+
+  private handleChunk(value: unknown): void {
+    let whole: Uint8Array | undefined;
+    try {
+      whole = this.reassembler.accept(parseChunkFrame(value));
+    } catch (err) {
+      const closeCode = err instanceof ChunkError ? err.closeCode : CloseCode.INVALID_DATA;
+      const error = err as OrchestratorError;
+      this.refuse(error.code, closeCode, `${error.message} (from ${this.peer})`);
+      return;
+    }
+    if (!whole) return;
+    const result = tryParseMessage(whole);
+    if (result.ok) this.reassembled.set(result.message, whole);
+    this.handleParsed(result);
+  }
+
+  /**
+   * Declares that nothing references `msg`'s bytes any more (tensor views from `blobToFloat32` included): when
+   * it came chunked, its reassembly buffer is reused for a later transfer instead of allocating fresh memory.
+   * Optional; a message never released is garbage-collected as usual. Releasing a message whose views are
+   * still in use corrupts them.
+   */
+  release(msg: Message): void {
+    const frame = this.reassembled.get(msg);
+    if (!frame) return;
+    this.reassembled.delete(msg);
+    this.reassembler.recycle(frame);
+  }
+
+  private handleParsed(result: ParseResult): void {
+    if (this.state !== 'open') return;
+    try {
       if (!result.ok) {
         const { error } = result;
         const message =
@@ -209,6 +380,8 @@ export class SocketTransport implements Transport {
   handleClose(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    // A transfer cut by the close is discarded whole: none of it reaches a handler.
+    this.reassembler.discardAll();
     let event: TransportCloseEvent;
     if (this.localClose) {
       event = this.localClose;

@@ -1,0 +1,257 @@
+/**
+ * `npm run bench:wire`: round-trip throughput of one fp32 tensor of 1, 10 and 100 MB on loopback, all in one run:
+ *
+ * - `ws`: the full stack, coordinator → worker → coordinator: encode (msgpackr) + chunking + ws + parse +
+ *   decode (`blobToFloat32`) on each side. The coordinator sends a `grad_request` whose `params` hold the tensor; a
+ *   worker process (this script with `--echo`) decodes it and answers a `grad_result` carrying the same values.
+ * - `tcp`: raw `node:net` between the same two processes: a length-prefixed payload written from a reused buffer,
+ *   read into a reused buffer, echoed back. The ceiling for any protocol over one TCP stream.
+ * - `memcpy`: the payload copied there and back in memory (two copies into reused buffers).
+ *
+ * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after one warm-up; `ws_vs_tcp` per size.
+ * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
+ * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
+ *
+ * Flags: --runs N (default 5; 3 for 100 MB), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
+ * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
+ * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect, type Socket } from 'node:net';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { blobToFloat32, float32Blob, int32Blob } from '../shared/codec.js';
+import { makeMessage, makeReply } from '../shared/protocol/build.js';
+import type { Message } from '../shared/protocol/messages.js';
+import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
+import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
+import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
+import { connectWs } from '../worker/transport-ws.js';
+import type { SocketTransport } from '../shared/protocol/socket-transport.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    sizes: { type: 'string', default: '1,10,100' },
+    chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
+    echo: { type: 'string' },
+    'tcp-port': { type: 'string' },
+    'profile-dir': { type: 'string' },
+    'no-reuse': { type: 'boolean', default: false },
+  },
+});
+const chunkSizeBytes = Number(flags.chunk);
+const reuse = !flags['no-reuse'];
+const maxPayloadBytes = chunkSizeBytes + CHUNK_HEADER_SLACK_BYTES;
+const reassembly = { maxReassemblyBytes: 1024 * 1024 * 1024 };
+
+function log(message: string): void {
+  process.stderr.write(`[bench:wire] ${message}\n`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const tinyBatch = () => ({
+  batchSize: 1,
+  seqLen: 1,
+  inputIds: int32Blob('inputIds', [1, 1], Int32Array.of(1)),
+  attentionMask: int32Blob('attentionMask', [1, 1], Int32Array.of(1)),
+  labels: int32Blob('labels', [1], Int32Array.of(0)),
+});
+
+/** Length-prefixed frames on a socket, read into one reused buffer (grown only when a frame is larger). */
+function tcpFrames(socket: Socket, onFrame: (payload: Uint8Array) => void): void {
+  let buf = Buffer.allocUnsafe(0);
+  let need = -1;
+  let filled = 0;
+  const header = Buffer.allocUnsafe(4);
+  let headerFilled = 0;
+  socket.on('data', (chunk: Buffer) => {
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (need < 0) {
+        const n = Math.min(4 - headerFilled, chunk.length - pos);
+        chunk.copy(header, headerFilled, pos, pos + n);
+        headerFilled += n;
+        pos += n;
+        if (headerFilled < 4) return;
+        need = header.readUInt32LE(0);
+        if (buf.length < need) buf = Buffer.allocUnsafe(need);
+        filled = 0;
+      }
+      const n = Math.min(need - filled, chunk.length - pos);
+      chunk.copy(buf, filled, pos, pos + n);
+      filled += n;
+      pos += n;
+      if (filled === need) {
+        need = -1;
+        headerFilled = 0;
+        onFrame(buf.subarray(0, filled));
+      }
+    }
+  });
+}
+
+function writeFrame(socket: Socket, payload: Uint8Array): void {
+  const header = Buffer.allocUnsafe(4);
+  header.writeUInt32LE(payload.byteLength, 0);
+  socket.cork();
+  socket.write(header);
+  socket.write(payload);
+  socket.uncork();
+}
+
+/** The worker side: echo ws messages (decoded, re-encoded) and TCP frames. */
+async function echo(url: string, tcpPort: number): Promise<void> {
+  const transport = await connectWs(url, { maxPayloadBytes, chunkSizeBytes, reassembly, pingTimeoutMs: 0 });
+  transport.onMessage(async (msg) => {
+    if (msg.kind !== 'grad_request' || !msg.params) return;
+    const values = blobToFloat32(msg.params[0]);
+    const stats = { lossSum: 0, numSamples: 1, numLossItems: 1, numTokens: 1, numCorrect: 0 };
+    await transport.send(makeReply('grad_result', msg, { step: msg.step, grads: [float32Blob('t', [values.length], values)], stats, computeMs: 0 }));
+    // The reply is encoded (copied out) once send resolves: the request's bytes may be reused.
+    if (reuse) (transport as SocketTransport).release(msg);
+  });
+  const socket = connect(tcpPort, '127.0.0.1');
+  socket.setNoDelay(true);
+  tcpFrames(socket, (payload) => writeFrame(socket, payload));
+  transport.closed.then(() => {
+    socket.destroy();
+    process.exit(0);
+  });
+}
+
+async function main(): Promise<void> {
+  const sizesMb = flags.sizes!.split(',').map(Number);
+  const runs = Number(flags.runs);
+
+  let conn!: ServerConnection;
+  let connected!: () => void;
+  const wsReady = new Promise<void>((r) => (connected = r));
+  const server = await startWsServer({
+    port: 0,
+    maxPayloadBytes,
+    chunkSizeBytes,
+    reassembly,
+    pingIntervalMs: 3_600_000,
+    onConnection: (c) => {
+      conn = c;
+      connected();
+    },
+  });
+  let tcpSocket!: Socket;
+  const tcpReady = new Promise<void>((resolve) => {
+    const tcpServer = createServer((s) => {
+      tcpSocket = s;
+      s.setNoDelay(true);
+      tcpServer.close();
+      resolve();
+    });
+    tcpServer.listen(0, '127.0.0.1', () => {
+      const port = (tcpServer.address() as { port: number }).port;
+      const prof = flags['profile-dir'] ? ['--cpu-prof', '--cpu-prof-dir', flags['profile-dir']] : [];
+      const args = ['--echo', server.url, '--tcp-port', String(port), '--chunk', String(chunkSizeBytes), ...(reuse ? [] : ['--no-reuse'])];
+      child = spawn(process.execPath, [...prof, '--import', TSX_IMPORT_URL, fileURLToPath(import.meta.url), ...args], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+    });
+  });
+  let child: ChildProcess | undefined;
+  await Promise.all([wsReady, tcpReady]);
+
+  let pendingWs: ((m: Message) => void) | undefined;
+  conn.onMessage((m) => pendingWs?.(m));
+  let pendingTcp: ((p: Uint8Array) => void) | undefined;
+  tcpFrames(tcpSocket, (p) => pendingTcp?.(p));
+
+  const results = [];
+  for (const mb of sizesMb) {
+    const bytes = mb * 1_000_000;
+    const n = bytes / 4;
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = (i % 1000) * 0.001;
+    const nRuns = mb >= 100 ? Math.min(runs, 3) : runs;
+
+    const wsTimes: number[] = [];
+    let zeroCopy = true;
+    for (let r = 0; r <= nRuns; r++) {
+      const t0 = performance.now();
+      const reply = new Promise<Message>((resolve) => (pendingWs = resolve));
+      const msg = makeMessage('grad_request', { step: r, params: [float32Blob('t', [n], values)], paramsVersion: r, batch: tinyBatch(), dropoutSeed: 0 });
+      await conn.send(msg);
+      const back = await reply;
+      if (back.kind !== 'grad_result') throw new Error(`unexpected ${back.kind}`);
+      const out = blobToFloat32(back.grads[0]);
+      zeroCopy &&= out.buffer === back.grads[0].data.buffer;
+      const dt = performance.now() - t0;
+      if (out.length !== n || out[n - 1] !== values[n - 1] || out[n >> 1] !== values[n >> 1]) throw new Error('ws echo corrupted the tensor');
+      if (reuse) (conn as unknown as SocketTransport).release(back);
+      if (r > 0) wsTimes.push(dt);
+    }
+
+    const tcpTimes: number[] = [];
+    const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+    for (let r = 0; r <= nRuns; r++) {
+      const t0 = performance.now();
+      const reply = new Promise<Uint8Array>((resolve) => (pendingTcp = resolve));
+      writeFrame(tcpSocket, payload);
+      const back = await reply;
+      const dt = performance.now() - t0;
+      if (back.byteLength !== bytes) throw new Error('tcp echo lost bytes');
+      if (r > 0) tcpTimes.push(dt);
+    }
+
+    const memTimes: number[] = [];
+    const a = new Uint8Array(bytes);
+    const b = new Uint8Array(bytes);
+    for (let r = 0; r <= nRuns; r++) {
+      const t0 = performance.now();
+      b.set(payload);
+      a.set(b);
+      const dt = performance.now() - t0;
+      if (r > 0) memTimes.push(dt);
+    }
+
+    const mbps = (ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
+    const row = {
+      size_mb: mb,
+      ws_mb_per_s: mbps(median(wsTimes)),
+      tcp_mb_per_s: mbps(median(tcpTimes)),
+      memcpy_mb_per_s: mbps(median(memTimes)),
+      ws_vs_tcp: Math.round((median(tcpTimes) / median(wsTimes)) * 1000) / 1000,
+      ws_ms: wsTimes.map((t) => Math.round(t * 10) / 10),
+      tcp_ms: tcpTimes.map((t) => Math.round(t * 10) / 10),
+      zero_copy_decode: zeroCopy,
+    };
+    log(JSON.stringify(row));
+    results.push(row);
+  }
+
+  conn.close();
+  tcpSocket.destroy();
+  await server.close();
+  if (child && child.exitCode === null) await new Promise((resolve) => child!.once('exit', resolve));
+  console.log(
+    JSON.stringify({
+      throughput: {
+        unit: 'MB/s (10^6 bytes of tensor per round-trip second, median)',
+        chunk_size_bytes: chunkSizeBytes,
+        reassembly_buffer_reuse: reuse,
+        runs,
+        sizes: results,
+      },
+    }),
+  );
+}
+
+if (flags.echo) {
+  void echo(flags.echo, Number(flags['tcp-port']));
+} else {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * What each wire codec costs in a real fine-tune: bytes per training step (parameter updates out, gradients back)
+ * and the eval loss after the same number of data-parallel steps, against fp32. The stories260K spam-assassin LoRA
+ * run of `npm start`, shortened to a fixed step count, with 2 local worker processes.
+ *
+ * Run alone with `node --import tsx scripts/wire-training.ts [--steps N]`; `npm run bench:wire` includes it.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { compileConfig, DEFAULT_MODEL_PATH } from '../shared/config.js';
+import { runCoordinator } from '../coordinator/run.js';
+import { startLocalWorkers, type LocalWorkers } from '../coordinator/local-workers.js';
+import type { MetricsRecord } from '../coordinator/metrics.js';
+
+/** One codec configuration of the comparison. */
+interface Variant {
+  readonly name: string;
+  readonly params_codec: string;
+  readonly grads_codec: string;
+  readonly error_feedback: boolean;
+}
+
+// Sparse top-k is a gradient codec; its runs send parameters in fp32.
+const VARIANTS: readonly Variant[] = [
+  { name: 'fp32', params_codec: 'fp32', grads_codec: 'fp32', error_feedback: true },
+  { name: 'fp16', params_codec: 'fp16', grads_codec: 'fp16', error_feedback: true },
+  { name: 'bf16', params_codec: 'bf16', grads_codec: 'bf16', error_feedback: true },
+  { name: 'int8', params_codec: 'int8', grads_codec: 'int8', error_feedback: true },
+  { name: 'topk_1pct_ef', params_codec: 'fp32', grads_codec: 'topk:0.01', error_feedback: true },
+  { name: 'topk_1pct_no_ef', params_codec: 'fp32', grads_codec: 'topk:0.01', error_feedback: false },
+];
+
+/** Per-codec figures: mean bytes per step each way, final eval loss and accuracy, and eval loss minus fp32's. */
+export interface CodecTrainingFigure {
+  readonly param_bytes_per_step: number;
+  readonly grad_bytes_per_step: number;
+  readonly eval_loss: number;
+  readonly eval_accuracy: number;
+  readonly eval_loss_vs_fp32: number;
+}
+
+/** Runs every variant for `steps` steps; `undefined` when the stories260K checkpoint is absent. */
+export async function measureCodecTraining(steps: number, log: (line: string) => void): Promise<Record<string, CodecTrainingFigure> | undefined> {
+  if (!existsSync(DEFAULT_MODEL_PATH)) {
+    log(`skipping the training figures: ${DEFAULT_MODEL_PATH} is absent`);
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'swarmtune-wire-training-'));
+  const results: Record<string, Omit<CodecTrainingFigure, 'eval_loss_vs_fp32'>> = {};
+  try {
+    for (const variant of VARIANTS) {
+      const config = compileConfig({
+        max_steps: steps,
+        logging_steps: 1,
+        workers: 2,
+        params_codec: variant.params_codec,
+        grads_codec: variant.grads_codec,
+        error_feedback: variant.error_feedback,
+        output_dir: join(dir, variant.name),
+      });
+      let workers: LocalWorkers | undefined;
+      const train: MetricsRecord[] = [];
+      const result = await runCoordinator(config, {
+        log: () => undefined,
+        onListening: (url) => {
+          workers = startLocalWorkers(2, url, ['--backend', config.backend], () => undefined);
+        },
+        onMetrics: (record) => {
+          if (record.event === 'train') train.push(record);
+        },
+      });
+      await workers?.stop();
+      const mean = (key: string) => train.reduce((s, r) => s + (r[key] as number), 0) / train.length;
+      results[variant.name] = {
+        param_bytes_per_step: Math.round(mean('param_bytes_per_step')),
+        grad_bytes_per_step: Math.round(mean('grad_bytes_per_step')),
+        eval_loss: round(result.evalLoss),
+        eval_accuracy: round(result.evalAccuracy),
+      };
+      log(`${variant.name}: ${JSON.stringify(results[variant.name])}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const baseline = results.fp32.eval_loss;
+  return Object.fromEntries(Object.entries(results).map(([name, r]) => [name, { ...r, eval_loss_vs_fp32: round(r.eval_loss - baseline) }]));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '63' } } });
+  const figures = await measureCodecTraining(Number(values.steps), (line) => process.stderr.write(`[wire-training] ${line}\n`));
+  console.log(JSON.stringify({ training: { steps: Number(values.steps), codecs: figures ?? null } }));
+}
