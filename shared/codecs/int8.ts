@@ -1,11 +1,12 @@
 /**
  * The `int8` codec: blockwise absmax quantisation. Per block of `blockSize` consecutive elements (row-major; the
  * last block may be shorter) one float32 scale s = absmax/127, rounded up to a float32, and one int8
- * q = round(x/s) in [-127, 127] per element. Layout: ceil(n/blockSize) little-endian float32 scales, then the
- * n int8 values (so the scales stay 4-aligned when the data is).
+ * q = round(x/s) in [-127, 127] per element (halves round up). Layout: ceil(n/blockSize) little-endian float32
+ * scales, then the n int8 values (so the scales stay 4-aligned when the data is).
  *
- * Error bound: |x − x̂| <= absmax_block/254 per element, up to float32 rounding (relative 2^-23 of absmax_block,
- * plus 2^-149 when the scale is a float32 denormal). A zero block decodes to zeros exactly. ±Inf and NaN are refused.
+ * Error bound: |x − x̂| <= absmax_block/254 per element, plus float32 rounding of the scale and of x̂ (at most
+ * 2^-22·absmax_block + 2^-148 in all; the last term matters only for a denormal scale). A zero block decodes to
+ * exact zeros. ±Inf and NaN are refused.
  */
 import { CodecError } from '../errors.js';
 import { alignedBytes, byteLengthError, checkHost, elementCount, target, throwFirstNonFinite } from './common.js';

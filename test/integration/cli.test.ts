@@ -79,7 +79,7 @@ describe.skipIf(!hasModel)('swarmtune CLI on the real stories260K checkpoint', (
       expect(existsSync(join(dir, file)), file).toBe(true);
     }
     expect(JSON.parse(readFileSync(join(dir, 'adapter', 'adapter_config.json'), 'utf8')).target_modules).toEqual(['q_proj', 'v_proj']);
-  });
+  }, 600_000);
 
   it('a causal-LM LoRA run on e-mail text lowers held-out NLL below the base model', () => {
     const dir = mkdtempSync(join(tmpdir(), 'swarmtune-clm-'));
@@ -96,5 +96,5 @@ describe.skipIf(!hasModel)('swarmtune CLI on the real stories260K checkpoint', (
     expect(evals[0].eval_loss).toBeGreaterThan(4);
     expect(evals[1].eval_loss).toBeLessThan(evals[0].eval_loss - 1);
     expect(stderr).toMatch(/before training: eval_loss/);
-  });
+  }, 600_000);
 });
