@@ -28,6 +28,19 @@ import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
+import { measureCodecTraining } from './wire-training.js';
+
+/** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
+function runBenchScript(script: string, args: readonly string[]): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX_IMPORT_URL, fileURLToPath(new URL(script, import.meta.url)), ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`${script} exited with ${code}`))));
+  });
+}
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,6 +51,8 @@ const { values: flags } = parseArgs({
     'tcp-port': { type: 'string' },
     'profile-dir': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
+    'training-steps': { type: 'string', default: '63' },
+    'no-training': { type: 'boolean', default: false },
   },
 });
 const chunkSizeBytes = Number(flags.chunk);
@@ -234,8 +249,13 @@ async function main(): Promise<void> {
   tcpSocket.destroy();
   await server.close();
   if (child && child.exitCode === null) await new Promise((resolve) => child!.once('exit', resolve));
+  log('codec speed (bench-codecs.ts)');
+  const codecs = await runBenchScript('./bench-codecs.ts', ['--reps', '5']);
+  const training = flags['no-training'] ? null : await measureCodecTraining(Number(flags['training-steps']), log);
   console.log(
     JSON.stringify({
+      codecs,
+      training: training === null ? null : { steps: Number(flags['training-steps']), by_codec: training ?? 'skipped: stories260K absent' },
       throughput: {
         unit: 'MB/s (10^6 bytes of tensor per round-trip second, median)',
         chunk_size_bytes: chunkSizeBytes,
