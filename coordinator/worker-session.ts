@@ -131,6 +131,8 @@ export class WorkerSession {
     }
     // A late reply to a request that already timed out is stale: dropped on purpose, never counted.
     if (replyTo !== undefined) return;
+    // Blob requests are answered by the blob server on the same transport; the session has nothing to do with them.
+    if (msg.kind === Kind.BLOB_REQUEST) return;
     const waiter = this.waiters.shift();
     if (waiter) waiter(msg);
     else if (this.inbox.length < MAX_INBOX_FRAMES) this.inbox.push(msg);
