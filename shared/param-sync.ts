@@ -5,23 +5,13 @@
  * against what the worker really holds, which carries whatever an earlier lossy delta left out.
  */
 import { blobToFloat32, validateTensors } from './codec.js';
-import type { TensorBlob } from './protocol/messages.js';
+import type { ParamUpdate, TensorBlob } from './protocol/messages.js';
+
+export type { ParamUpdate };
 import type { NamedTensors, TensorSpec } from './tensors.js';
 
 /** Encodes one tensor for the wire (fp32 by default; a lossy codec for deltas when configured). */
 export type TensorEncoder = (name: string, shape: readonly number[], values: Float32Array) => TensorBlob;
-
-/** The parameter part of a request: absolute values, differences, or nothing when the worker is current. */
-export interface ParamUpdate {
-  /** Version the worker must hold after applying this update. */
-  readonly paramsVersion: number;
-  /** Version the update is relative to; absent for a full sync (`params` then holds every tensor). */
-  readonly baseVersion?: number;
-  /** New values of these tensors (every tensor for a full sync; the changed fp32 ones otherwise). */
-  readonly params?: readonly TensorBlob[];
-  /** Differences to add to these tensors (changed tensors under a lossy codec). */
-  readonly paramsDelta?: readonly TensorBlob[];
-}
 
 /** Whether a tensor's delta must travel as absolute values (lossless) or as a difference (lossy codec). */
 export type IsLossless = (name: string) => boolean;

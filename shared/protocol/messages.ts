@@ -166,22 +166,26 @@ export interface WireBatch {
   readonly labels: TensorBlob;
 }
 
-/** coordinator → worker: compute the summed gradient of the loss over `batch`. */
-export interface GradRequest extends FrameBase {
-  readonly kind: typeof MsgKind.GRAD_REQUEST;
-  /** Optimizer step this request belongs to (0-based). */
-  readonly step: number;
-  /**
-   * New values of trainable tensors: all of them when `baseVersion` is absent (a full sync), else only the changed
-   * tensors sent losslessly; omitted when the worker already holds `paramsVersion`.
-   */
+/**
+ * The parameter part of a request: absolute values, differences, or nothing when the worker already holds
+ * `paramsVersion` (see shared/param-sync.ts).
+ */
+export interface ParamUpdate {
+  /** Version of the trainable parameters the request must be computed at. */
+  readonly paramsVersion: number;
+  /** The version `params`/`paramsDelta` are relative to; absent for a full sync (`params` then holds every tensor). */
+  readonly baseVersion?: number;
+  /** New values of trainable tensors: all of them for a full sync, else only changed tensors sent losslessly. */
   readonly params?: readonly TensorBlob[];
   /** Differences to add to the worker's copy (changed tensors under a lossy codec); needs `baseVersion`. */
   readonly paramsDelta?: readonly TensorBlob[];
-  /** The version `params`/`paramsDelta` are relative to; a worker holding another version answers E_PARAMS_VERSION. */
-  readonly baseVersion?: number;
-  /** Version of the trainable parameters the gradient must be computed at. */
-  readonly paramsVersion: number;
+}
+
+/** coordinator → worker: compute the summed gradient of the loss over `batch`. */
+export interface GradRequest extends FrameBase, ParamUpdate {
+  readonly kind: typeof MsgKind.GRAD_REQUEST;
+  /** Optimizer step this request belongs to (0-based). */
+  readonly step: number;
   readonly batch: WireBatch;
   /** Seed for dropout masks, so that a step is reproducible wherever it runs. */
   readonly dropoutSeed: number;
@@ -206,14 +210,9 @@ export interface GradResult extends FrameBase {
 }
 
 /** coordinator → worker: compute loss statistics (no gradients) for `batch`. */
-export interface EvalRequest extends FrameBase {
+export interface EvalRequest extends FrameBase, ParamUpdate {
   readonly kind: typeof MsgKind.EVAL_REQUEST;
   readonly step: number;
-  /** As in {@link GradRequest}. */
-  readonly params?: readonly TensorBlob[];
-  readonly paramsDelta?: readonly TensorBlob[];
-  readonly baseVersion?: number;
-  readonly paramsVersion: number;
   readonly batch: WireBatch;
 }
 

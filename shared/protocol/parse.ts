@@ -84,6 +84,13 @@ const modelSpec = z.object({
 });
 
 const base = { v: z.literal(PROTOCOL_VERSION), id };
+/** The parameter fields of grad/eval requests (ParamUpdate in messages.ts). */
+const paramUpdate = {
+  params: z.array(tensorBlob).optional(),
+  paramsDelta: z.array(tensorBlob).optional(),
+  baseVersion: count.optional(),
+  paramsVersion: count,
+};
 
 const schemas = {
   hello: z.object({
@@ -123,10 +130,7 @@ const schemas = {
     ...base,
     kind: z.literal(Kinds.GRAD_REQUEST),
     step: count,
-    params: z.array(tensorBlob).optional(),
-    paramsDelta: z.array(tensorBlob).optional(),
-    baseVersion: count.optional(),
-    paramsVersion: count,
+    ...paramUpdate,
     batch: wireBatch,
     dropoutSeed: z.int(),
   }),
@@ -143,10 +147,7 @@ const schemas = {
     ...base,
     kind: z.literal(Kinds.EVAL_REQUEST),
     step: count,
-    params: z.array(tensorBlob).optional(),
-    paramsDelta: z.array(tensorBlob).optional(),
-    baseVersion: count.optional(),
-    paramsVersion: count,
+    ...paramUpdate,
     batch: wireBatch,
   }),
   eval_result: z.object({
