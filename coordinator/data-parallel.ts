@@ -176,11 +176,7 @@ export class DataParallelTrainer {
         const outcome = this.options.onWorkerLoss === 'survivors' ? 'dropped' : 'reassigned';
         this.options.onSliceFailure?.({ workerId: worker.id, sliceIndex: slice.sliceIndex, error: err as Error, outcome });
         if (outcome === 'dropped') return undefined;
-        const survivor = this.readyWorkers().find((w) => !failed.has(w));
-        if (!survivor) {
-          throw new OrchestratorError(ErrorCode.NO_WORKERS, `every worker failed on this step; last error: ${(err as Error).message}`, { cause: err });
-        }
-        return runSlice(slice, survivor);
+        return runSlice(slice, this.firstLive(failed, err as Error));
       }
     };
     // Slices beyond the worker count (evaluation) queue up behind each other on the same worker.
@@ -201,9 +197,13 @@ export class DataParallelTrainer {
     return results.sort((a, b) => a.slice.sliceIndex - b.slice.sliceIndex);
   }
 
-  private firstLive(failed: Set<WorkerSession>): WorkerSession {
+  /** The first ready worker that has not failed in this step. @throws OrchestratorError E_NO_WORKERS when none is left */
+  private firstLive(failed: Set<WorkerSession>, lastError?: Error): WorkerSession {
     const live = this.readyWorkers().find((w) => !failed.has(w));
-    if (!live) throw new OrchestratorError(ErrorCode.NO_WORKERS, 'every worker failed on this step');
+    if (!live) {
+      const detail = lastError ? `; last error: ${lastError.message}` : '';
+      throw new OrchestratorError(ErrorCode.NO_WORKERS, `every worker failed on this step${detail}`, { cause: lastError });
+    }
     return live;
   }
 }

@@ -76,9 +76,8 @@ export class DataParallelRank {
         `request for parameter version ${request.paramsVersion} came without parameters, but this worker holds version ${this.paramsVersion}`,
       );
     }
-    // Applied to a copy and validated first, so a bad frame leaves the current parameters in place.
-    const base = isFullSync ? undefined : new Map([...this.held!].map(([name, values]) => [name, Float32Array.from(values)]));
-    const next = applyParamUpdate(base, request, this.model.manifest);
+    // applyParamUpdate validates every tensor before it changes anything: a bad frame leaves the parameters in place.
+    const next = applyParamUpdate(isFullSync ? undefined : this.held, request, this.model.manifest);
     this.model.setTrainable(next);
     this.held = next;
     this.paramsVersion = request.paramsVersion;
