@@ -3,7 +3,6 @@ import type { Message, MessageOf } from '../shared/protocol/messages.js';
 import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
 import type { Transport, TransportCloseEvent } from '../shared/transport.js';
-
 import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
 import { loadLlamaGguf } from '../shared/model/load-gguf.js';
 import { TaskModel } from '../shared/model/task-model.js';
