@@ -40,6 +40,14 @@ export const MsgKind = {
   BLOB_REQUEST: 'blob_request',
   /** coordinator → worker: reply to `blob_request` with the bytes. */
   BLOB_RESULT: 'blob_result',
+  /** coordinator → worker (federated): train one client locally from the global parameters for one round. */
+  FIT_REQUEST: 'fit_request',
+  /** worker → coordinator: reply to `fit_request` with the client's update. */
+  FIT_RESULT: 'fit_result',
+  /** coordinator → worker (federated evaluation): evaluate the global parameters on one client's data. */
+  CLIENT_EVAL_REQUEST: 'client_eval_request',
+  /** worker → coordinator: reply to `client_eval_request`. */
+  CLIENT_EVAL_RESULT: 'client_eval_result',
 } as const;
 export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
 
@@ -279,6 +287,93 @@ export interface BlobResult extends FrameBase {
   readonly data: Uint8Array;
 }
 
+/**
+ * Tokenized examples shipped inside a request (`data_delivery: ship`): the token ids of every example back to
+ * back (int32 `[totalTokens]`), each example's length (int32 `[n]`) and, for classification, its class id
+ * (int32 `[n]`).
+ */
+export interface ShippedExamples {
+  readonly tokenIds: TensorBlob;
+  readonly lengths: TensorBlob;
+  readonly labels?: TensorBlob;
+}
+
+/**
+ * The examples of one client: `indices` into the training (or evaluation) set the worker prepared itself from the
+ * run's data settings (`data_delivery: local`: raw data never leaves the client's side), or the tokenized
+ * `examples` themselves (`ship`). Exactly one of the two is present.
+ */
+export interface ClientData {
+  readonly indices?: readonly number[];
+  readonly examples?: ShippedExamples;
+}
+
+/** How a client trains in one federated round (from the round's strategy configuration). */
+export interface LocalTrainingConfig {
+  /** Passes over the client's examples; ignored when `localSteps` is set. */
+  readonly localEpochs: number;
+  /** Local optimizer steps instead of epochs (batches drawn cyclically from seeded shuffles). */
+  readonly localSteps?: number;
+  readonly learningRate: number;
+  readonly batchSize: number;
+  readonly optimizer: 'sgd' | 'adamw';
+  /** SGD momentum (0 = plain SGD). */
+  readonly momentum: number;
+  readonly weightDecay: number;
+  /** FedProx: weight of mu/2·||w − w_global||² added to the local loss (0 = FedAvg). */
+  readonly proximalMu: number;
+  /** Clip each local step's gradient norm (0 = off). */
+  readonly maxGradNorm: number;
+  /** Seeds the client's shuffles and dropout for this round. */
+  readonly seed: number;
+  /** Trainable tensors the client must not change (FFA-LoRA freezes every `lora_A`); they are not returned. */
+  readonly frozen?: readonly string[];
+}
+
+/** coordinator → worker: train client `clientId` for one round from the global parameters the update brings. */
+export interface FitRequest extends FrameBase, ParamUpdate {
+  readonly kind: typeof MsgKind.FIT_REQUEST;
+  readonly round: number;
+  readonly clientId: string;
+  readonly data: ClientData;
+  readonly config: LocalTrainingConfig;
+}
+
+/** worker → coordinator: one client's update for a round: `delta` = client parameters − global parameters. */
+export interface FitResult extends FrameBase {
+  readonly kind: typeof MsgKind.FIT_RESULT;
+  readonly replyTo: string;
+  readonly round: number;
+  readonly clientId: string;
+  /** One tensor per trained (not frozen) manifest tensor. */
+  readonly delta: readonly TensorBlob[];
+  readonly numExamples: number;
+  readonly numTokens: number;
+  /** Mean training loss over the client's local steps. */
+  readonly trainLoss: number;
+  readonly steps: number;
+  readonly computeMs: number;
+}
+
+/** coordinator → worker: loss statistics of the global parameters on one client's data. */
+export interface ClientEvalRequest extends FrameBase, ParamUpdate {
+  readonly kind: typeof MsgKind.CLIENT_EVAL_REQUEST;
+  readonly round: number;
+  readonly clientId: string;
+  readonly data: ClientData;
+  readonly batchSize: number;
+}
+
+/** worker → coordinator: reply to `client_eval_request`. */
+export interface ClientEvalResult extends FrameBase {
+  readonly kind: typeof MsgKind.CLIENT_EVAL_RESULT;
+  readonly replyTo: string;
+  readonly round: number;
+  readonly clientId: string;
+  readonly stats: WireStats;
+  readonly computeMs: number;
+}
+
 /** Every frame of protocol version 1. */
 export type Message =
   | Hello
@@ -291,7 +386,11 @@ export type Message =
   | ErrorFrame
   | Stop
   | BlobRequest
-  | BlobResult;
+  | BlobResult
+  | FitRequest
+  | FitResult
+  | ClientEvalRequest
+  | ClientEvalResult;
 
 /** The frame type of one kind: `MessageOf<'grad_result'>` is {@link GradResult}. */
 export type MessageOf<K extends MsgKind> = Extract<Message, { kind: K }>;

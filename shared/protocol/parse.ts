@@ -92,6 +92,24 @@ const paramUpdate = {
   paramsVersion: count,
 };
 
+const shippedExamples = z.object({ tokenIds: tensorBlob, lengths: tensorBlob, labels: tensorBlob.optional() });
+const clientData = z
+  .object({ indices: z.array(count).optional(), examples: shippedExamples.optional() })
+  .refine((d) => (d.indices === undefined) !== (d.examples === undefined), { message: 'exactly one of indices and examples' });
+const localTrainingConfig = z.object({
+  localEpochs: nonNegative,
+  localSteps: count.optional(),
+  learningRate: nonNegative,
+  batchSize: count.min(1),
+  optimizer: z.enum(['sgd', 'adamw']),
+  momentum: nonNegative,
+  weightDecay: nonNegative,
+  proximalMu: nonNegative,
+  maxGradNorm: nonNegative,
+  seed: count,
+  frozen: z.array(str.min(1)).optional(),
+});
+
 const schemas = {
   hello: z.object({
     ...base,
@@ -185,6 +203,46 @@ const schemas = {
     crc32: z.int().min(0).max(0xffffffff),
     data: z.instanceof(Uint8Array),
   }),
+  fit_request: z.object({
+    ...base,
+    kind: z.literal(Kinds.FIT_REQUEST),
+    ...paramUpdate,
+    round: count,
+    clientId: id,
+    data: clientData,
+    config: localTrainingConfig,
+  }),
+  fit_result: z.object({
+    ...base,
+    kind: z.literal(Kinds.FIT_RESULT),
+    replyTo: id,
+    round: count,
+    clientId: id,
+    delta: z.array(tensorBlob),
+    numExamples: count,
+    numTokens: count,
+    trainLoss: anyNumber,
+    steps: count,
+    computeMs: nonNegative,
+  }),
+  client_eval_request: z.object({
+    ...base,
+    kind: z.literal(Kinds.CLIENT_EVAL_REQUEST),
+    ...paramUpdate,
+    round: count,
+    clientId: id,
+    data: clientData,
+    batchSize: count.min(1),
+  }),
+  client_eval_result: z.object({
+    ...base,
+    kind: z.literal(Kinds.CLIENT_EVAL_RESULT),
+    replyTo: id,
+    round: count,
+    clientId: id,
+    stats,
+    computeMs: nonNegative,
+  }),
 } satisfies { [K in MsgKind]: z.ZodType };
 
 // Compile-time check that each schema's output is the hand-written interface of its kind.
@@ -201,6 +259,10 @@ const schemasMatchInterfaces: SchemaMatches = {
   stop: true,
   blob_request: true,
   blob_result: true,
+  fit_request: true,
+  fit_result: true,
+  client_eval_request: true,
+  client_eval_result: true,
 };
 void schemasMatchInterfaces;
 
