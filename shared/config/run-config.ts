@@ -32,6 +32,43 @@ export const ON_WORKER_LOSS = ['reassign', 'survivors'] as const;
 /** One of {@link ON_WORKER_LOSS}. */
 export type OnWorkerLoss = (typeof ON_WORKER_LOSS)[number];
 
+/** How the run trains: synchronous data-parallel steps, or federated rounds (DESIGN §2). */
+export const TRAINING_MODES = ['data-parallel', 'federated'] as const;
+/** One of {@link TRAINING_MODES}. */
+export type TrainingMode = (typeof TRAINING_MODES)[number];
+
+/** Federated strategies (Flower names, lower-case). */
+export const FEDERATED_STRATEGIES = [
+  'fedavg',
+  'fedprox',
+  'fedavgm',
+  'fedadam',
+  'fedyogi',
+  'fedadagrad',
+  'fedmedian',
+  'fedtrimmedavg',
+  'krum',
+  'multikrum',
+  'centered-clipping',
+] as const;
+/** One of {@link FEDERATED_STRATEGIES}. */
+export type FederatedStrategyName = (typeof FEDERATED_STRATEGIES)[number];
+
+/** How LoRA factors are aggregated: A and B averaged apart, A frozen (FFA-LoRA), or exactly (FedEx-LoRA). */
+export const LORA_AGGREGATIONS = ['average', 'freeze-a', 'exact'] as const;
+/** One of {@link LORA_AGGREGATIONS}. */
+export type LoraAggregation = (typeof LORA_AGGREGATIONS)[number];
+
+/** Shard plans: how training examples are divided among federated clients. */
+export const PARTITIONS = ['iid', 'dirichlet', 'pathological', 'natural'] as const;
+/** One of {@link PARTITIONS}. */
+export type PartitionMethod = (typeof PARTITIONS)[number];
+
+/** How a client gets its examples: it loads the dataset itself (`local`) or the coordinator sends them (`ship`). */
+export const DATA_DELIVERIES = ['local', 'ship'] as const;
+/** One of {@link DATA_DELIVERIES}. */
+export type DataDelivery = (typeof DATA_DELIVERIES)[number];
+
 /** Learning-rate schedules (Hugging Face `lr_scheduler_type` names). */
 export const LR_SCHEDULER_TYPES = ['linear', 'constant'] as const;
 /** One of {@link LR_SCHEDULER_TYPES}. */
@@ -153,6 +190,76 @@ export interface RunConfig {
   readonly join_timeout_ms: number;
   /** A lost worker's share of a step is reassigned to the others, or the step uses the survivors only. @default 'reassign' */
   readonly on_worker_loss: OnWorkerLoss;
+  /** Synchronous data-parallel steps, or federated rounds. @default 'data-parallel' */
+  readonly mode: TrainingMode;
+  /** Federated rounds to run. Integer >= 1. @default 10 */
+  readonly num_rounds: number;
+  /** Federated clients (shards of the training set); -1 = one per worker. Integer >= 1 or -1. @default -1 */
+  readonly num_clients: number;
+  /** Fraction of available clients sampled to train each round, in (0, 1]. @default 1 */
+  readonly fraction_fit: number;
+  /** Fraction of available clients sampled for federated evaluation each round, in [0, 1]; 0 = off. @default 0 */
+  readonly fraction_evaluate: number;
+  /** Fewest clients sampled to train in a round. Integer >= 1. @default 2 */
+  readonly min_fit_clients: number;
+  /** Fewest clients sampled for federated evaluation (when `fraction_evaluate` > 0). Integer >= 1. @default 2 */
+  readonly min_evaluate_clients: number;
+  /** A round starts only when this many clients are available. Integer >= 1. @default 2 */
+  readonly min_available_clients: number;
+  /** Longest a round waits for client updates, in seconds; later updates are stale and dropped. > 0. @default 300 */
+  readonly round_timeout: number;
+  /** Fraction of sampled clients whose updates must arrive for the round to be aggregated (else it is skipped), in [0, 1]. @default 0.5 */
+  readonly min_completion_rate: number;
+  /** Local passes over a client's examples per round (when `local_steps` is -1). > 0. @default 1 */
+  readonly local_epochs: number;
+  /** Local optimizer steps per round instead of epochs; -1 = use `local_epochs`. Integer >= 1 or -1. @default -1 */
+  readonly local_steps: number;
+  /** Clients' local optimizer. @default 'adamw' */
+  readonly client_optimizer: 'adamw' | 'sgd';
+  /** Momentum of the `sgd` client optimizer, in [0, 1). @default 0 */
+  readonly client_momentum: number;
+  /** FedProx proximal weight mu (0 = none); used by every strategy, not only `fedprox`. >= 0. @default 0 */
+  readonly proximal_mu: number;
+  /** Aggregation strategy of federated rounds. @default 'fedavg' */
+  readonly strategy: FederatedStrategyName;
+  /** Client weights in averaging strategies: examples or tokens trained on. @default 'examples' */
+  readonly weight_by: 'examples' | 'tokens';
+  /** Server learning rate (FedAvgM, FedAdam, FedYogi, FedAdagrad; eta in Reddi et al. 2021). > 0. @default 1 */
+  readonly server_learning_rate: number;
+  /** FedAvgM server momentum, in [0, 1). @default 0.9 */
+  readonly server_momentum: number;
+  /** FedAdam/FedYogi first-moment decay, in [0, 1). @default 0.9 */
+  readonly server_beta_1: number;
+  /** FedAdam/FedYogi second-moment decay, in [0, 1). @default 0.99 */
+  readonly server_beta_2: number;
+  /** FedAdam/FedYogi/FedAdagrad adaptivity tau (Flower's default). > 0. @default 1e-9 */
+  readonly server_tau: number;
+  /** FedTrimmedAvg: fraction of clients cut from each end per coordinate, in [0, 0.5). @default 0.2 */
+  readonly trim_fraction: number;
+  /** Krum / Multi-Krum: Byzantine clients tolerated (f). Integer >= 0. @default 1 */
+  readonly num_byzantine: number;
+  /** Multi-Krum: updates kept and averaged; 0 = n − f. Integer >= 0. @default 0 */
+  readonly num_to_keep: number;
+  /** Centered clipping radius tau (L2, per client update). > 0. @default 1 */
+  readonly clipping_radius: number;
+  /** Centered clipping iterations. Integer >= 1. @default 3 */
+  readonly clipping_iterations: number;
+  /** How LoRA factors are aggregated. @default 'average' */
+  readonly lora_aggregation: LoraAggregation;
+  /** FedBuff: aggregate every this many arrivals without round barriers; 0 = synchronous rounds. Integer >= 0. @default 0 */
+  readonly async_buffer_size: number;
+  /** FedBuff staleness weight exponent a in (1 + staleness)^-a. >= 0. @default 0.5 */
+  readonly staleness_exponent: number;
+  /** Shard plan of the training examples among clients. @default 'iid' */
+  readonly partition: PartitionMethod;
+  /** Dirichlet concentration alpha (`partition: dirichlet`); small = heterogeneous. > 0. @default 0.5 */
+  readonly dirichlet_alpha: number;
+  /** Labels per client (`partition: pathological`). Integer >= 1. @default 2 */
+  readonly labels_per_client: number;
+  /** Column whose value names each example's client (`partition: natural`). @default null */
+  readonly partition_column: string | null;
+  /** Federated clients load the dataset themselves (`local`) or receive their tokenized examples (`ship`). @default 'local' */
+  readonly data_delivery: DataDelivery;
 }
 
 /** Every default of {@link RunConfig}, deeply frozen. */
@@ -205,6 +312,41 @@ export const DEFAULTS: RunConfig = deepFreeze({
   step_timeout_ms: 60_000,
   join_timeout_ms: 60_000,
   on_worker_loss: 'reassign',
+  mode: 'data-parallel',
+  num_rounds: 10,
+  num_clients: -1,
+  fraction_fit: 1,
+  fraction_evaluate: 0,
+  min_fit_clients: 2,
+  min_evaluate_clients: 2,
+  min_available_clients: 2,
+  round_timeout: 300,
+  min_completion_rate: 0.5,
+  local_epochs: 1,
+  local_steps: -1,
+  client_optimizer: 'adamw',
+  client_momentum: 0,
+  proximal_mu: 0,
+  strategy: 'fedavg',
+  weight_by: 'examples',
+  server_learning_rate: 1,
+  server_momentum: 0.9,
+  server_beta_1: 0.9,
+  server_beta_2: 0.99,
+  server_tau: 1e-9,
+  trim_fraction: 0.2,
+  num_byzantine: 1,
+  num_to_keep: 0,
+  clipping_radius: 1,
+  clipping_iterations: 3,
+  lora_aggregation: 'average',
+  async_buffer_size: 0,
+  staleness_exponent: 0.5,
+  partition: 'iid',
+  dirichlet_alpha: 0.5,
+  labels_per_client: 2,
+  partition_column: null,
+  data_delivery: 'local',
 });
 
 /**

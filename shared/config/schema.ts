@@ -3,7 +3,16 @@
  * what each key expects, used in error messages.
  */
 import { z } from 'zod';
-import { BACKENDS, LR_SCHEDULER_TYPES, ON_WORKER_LOSS } from './run-config.js';
+import {
+  BACKENDS,
+  DATA_DELIVERIES,
+  FEDERATED_STRATEGIES,
+  LORA_AGGREGATIONS,
+  LR_SCHEDULER_TYPES,
+  ON_WORKER_LOSS,
+  PARTITIONS,
+  TRAINING_MODES,
+} from './run-config.js';
 
 /** A key's schema and the words that say what it expects (`an integer >= 1`). */
 export interface FieldSpec {
@@ -85,6 +94,41 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   step_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
   join_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
   on_worker_loss: field(z.enum(ON_WORKER_LOSS), oneOf(ON_WORKER_LOSS)),
+  mode: field(z.enum(TRAINING_MODES), oneOf(TRAINING_MODES)),
+  num_rounds: positiveInt(),
+  num_clients: cap(),
+  fraction_fit: field(z.number().gt(0).max(1), 'a number in (0, 1]'),
+  fraction_evaluate: field(z.number().min(0).max(1), 'a number in [0, 1]'),
+  min_fit_clients: positiveInt(),
+  min_evaluate_clients: positiveInt(),
+  min_available_clients: positiveInt(),
+  round_timeout: field(z.number().positive(), 'a number of seconds > 0'),
+  min_completion_rate: field(z.number().min(0).max(1), 'a number in [0, 1]'),
+  local_epochs: field(z.number().positive(), 'a number > 0'),
+  local_steps: cap(),
+  client_optimizer: field(z.enum(['adamw', 'sgd']), oneOf(['adamw', 'sgd'])),
+  client_momentum: unitInterval(),
+  proximal_mu: field(z.number().min(0), 'a number >= 0'),
+  strategy: field(z.enum(FEDERATED_STRATEGIES), oneOf(FEDERATED_STRATEGIES)),
+  weight_by: field(z.enum(['examples', 'tokens']), oneOf(['examples', 'tokens'])),
+  server_learning_rate: field(z.number().positive(), 'a number > 0'),
+  server_momentum: unitInterval(),
+  server_beta_1: unitInterval(),
+  server_beta_2: unitInterval(),
+  server_tau: field(z.number().positive(), 'a number > 0'),
+  trim_fraction: field(z.number().min(0).lt(0.5), 'a number in [0, 0.5)'),
+  num_byzantine: field(z.number().int().min(0), 'an integer >= 0'),
+  num_to_keep: field(z.number().int().min(0), 'an integer >= 0 (0 = n - f)'),
+  clipping_radius: field(z.number().positive(), 'a number > 0'),
+  clipping_iterations: positiveInt(),
+  lora_aggregation: field(z.enum(LORA_AGGREGATIONS), oneOf(LORA_AGGREGATIONS)),
+  async_buffer_size: field(z.number().int().min(0), 'an integer >= 0 (0 = synchronous rounds)'),
+  staleness_exponent: field(z.number().min(0), 'a number >= 0'),
+  partition: field(z.enum(PARTITIONS), oneOf(PARTITIONS)),
+  dirichlet_alpha: field(z.number().positive(), 'a number > 0'),
+  labels_per_client: positiveInt(),
+  partition_column: field(z.string().min(1).nullable(), 'a column name or null'),
+  data_delivery: field(z.enum(DATA_DELIVERIES), oneOf(DATA_DELIVERIES)),
 };
 
 /** Known keys by the dotted path of the mapping that holds them (for "did you mean"). */
