@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import type { RunConfig } from '../shared/config.js';
 import { resolveOutputDir, toCodecPolicy, toLoraSpec } from '../shared/config.js';
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
-import { batchIndices, batchesPerEpoch, loadTrainEval, tokenizeForCausalLm, tokenizeForClassification } from '../shared/data/index.js';
-import type { TokenizedItem } from '../shared/data/types.js';
+import { batchIndices, batchesPerEpoch, prepareRunData } from '../shared/data/index.js';
+import type { RawExample, TokenizedItem } from '../shared/data/types.js';
 import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
 import { initTrainableValues, trainableManifest, validateModelSpec } from '../shared/model/trainable.js';
 import type { BatchStats, ModelSpec } from '../shared/model/types.js';
@@ -50,6 +50,10 @@ export interface PreparedRun {
   readonly labels: string[];
   readonly train: TokenizedItem[];
   readonly eval: TokenizedItem[];
+  /** The raw training examples behind `train`, same order (shard plans read labels and columns from them). */
+  readonly rawTrain: readonly RawExample[];
+  /** Digest of the tokenized training set (see `digestItems`): clients that load data themselves check it. */
+  readonly trainSha256: string;
   readonly manifest: TensorSpec[];
   readonly initial: Map<string, Float32Array>;
 }
@@ -232,11 +236,7 @@ export function createTrainableState(config: RunConfig, prepared: Pick<PreparedR
 /** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */
 export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
   const loaded = await loadLlamaGguf(config.model);
-  const data = await loadTrainEval(config);
-  const tokenize = (examples: typeof data.train): TokenizedItem[] =>
-    config.task === 'classification'
-      ? tokenizeForClassification(examples, loaded.tokenizer, { maxLength: config.max_length, labels: data.labels })
-      : tokenizeForCausalLm(examples, loaded.tokenizer, { maxLength: config.max_length });
+  const data = await prepareRunData(config, loaded.tokenizer);
   const modelSpec: ModelSpec = {
     task: config.task,
     numLabels: Math.max(2, data.labels.length),
@@ -248,8 +248,10 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     loaded,
     modelSpec,
     labels: data.labels,
-    train: tokenize(data.train),
-    eval: tokenize(data.eval),
+    train: data.train,
+    eval: data.eval,
+    rawTrain: data.rawTrain,
+    trainSha256: data.trainSha256,
     manifest: trainableManifest(loaded.config, modelSpec),
     initial: initTrainableValues(loaded.config, modelSpec, config.seed),
   };

@@ -7,6 +7,7 @@ export { parseDelimited, type DelimitedRecord, type DelimitedTable } from './del
 export { labelIndex, labelSet } from './labels.js';
 export { loadExamples } from './load.js';
 export { loadTrainEval, type DataConfig, type TrainEvalExamples } from './prepare.js';
+export { digestItems, prepareRunData, runDataSettings, RUN_DATA_KEYS, type RunData, type RunDataConfig } from './run-data.js';
 export { mixSeeds, seededPermutation } from './seeded-random.js';
 export { emailBody, labelOfGroup, loadSpamAssassin, SPAM_ASSASSIN_PACKAGE, type SpamAssassinExample } from './spam-assassin.js';
 export {
