@@ -52,7 +52,11 @@ function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => v
       );
     } else if (record.event === 'eval') {
       const r = record as Record<string, number>;
-      console.error(`${r.step === 0 ? 'before training' : `epoch ${r.epoch}`}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
+      const when = r.round !== undefined ? (r.round === 0 ? 'before training' : `round ${r.round}`) : r.step === 0 ? 'before training' : `epoch ${r.epoch}`;
+      console.error(`${when}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
+    } else if (record.event === 'federated_eval') {
+      const r = record as Record<string, number>;
+      if (r.eval_loss !== undefined) console.error(`round ${r.round} on clients: eval_loss ${r.eval_loss.toFixed(4)}  worst client ${r.eval_worst_loss?.toFixed(4)}`);
     }
   };
 }
@@ -83,7 +87,8 @@ async function runCommand(flags: ConfigFlags & { backend?: string }, startWorker
         consoleReporter(() => totalSteps)(record);
       },
     });
-    console.log(JSON.stringify({ output_dir: result.outputDir, steps: result.steps, eval_loss: result.evalLoss, eval_accuracy: result.evalAccuracy }));
+    const stepKey = config.mode === 'federated' ? 'rounds' : 'steps';
+    console.log(JSON.stringify({ output_dir: result.outputDir, [stepKey]: result.steps, eval_loss: result.evalLoss, eval_accuracy: result.evalAccuracy }));
   } finally {
     await stopWorkers();
   }
@@ -112,6 +117,23 @@ withConfigFlags(program.command('coordinator'))
   .option('--port <port>', 'TCP port to listen on')
   .action((flags: ConfigFlags) => runCommand(flags, false));
 
+withConfigFlags(program.command('simulate'))
+  .description('federated fine-tuning with N virtual clients over W local worker processes (mode: federated)')
+  .option('--clients <n>', 'virtual clients (shards of the training set); same as --set num_clients=N')
+  .option('--rounds <n>', 'federated rounds; same as --set num_rounds=N')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune simulate --clients 100 --workers 2 --rounds 5
+  swarmtune simulate --clients 20 --set partition=dirichlet --set dirichlet_alpha=0.5 --set strategy=fedprox --set proximal_mu=0.01`,
+  )
+  .action((flags: ConfigFlags & { clients?: string; rounds?: string }) => {
+    const sets = ['mode=federated', ...flags.set];
+    if (flags.clients !== undefined) sets.push(`num_clients=${flags.clients}`);
+    if (flags.rounds !== undefined) sets.push(`num_rounds=${flags.rounds}`);
+    return runCommand({ ...flags, set: sets }, true);
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -17,11 +17,18 @@ export interface LocalWorkers {
  * Starts `count` worker processes that dial `url`. Their output is forwarded line by line, prefixed with the
  * worker's number, to `log`.
  */
-export function startLocalWorkers(count: number, url: string, extraArgs: readonly string[], log: (line: string) => void): LocalWorkers {
+export function startLocalWorkers(
+  count: number,
+  url: string,
+  extraArgs: readonly string[],
+  log: (line: string) => void,
+  /** Extra environment of worker `index` (fault injection in tests and drills). @default none */
+  envOf: (index: number) => Readonly<Record<string, string>> = () => ({}),
+): LocalWorkers {
   const processes = Array.from({ length: count }, (_, index) => {
     const child = spawn(process.execPath, ['--import', TSX_IMPORT_URL, WORKER_CLI, 'worker', '--connect', url, ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SWARMTUNE_LOCAL_WORKER: String(index) },
+      env: { ...process.env, SWARMTUNE_LOCAL_WORKER: String(index), ...envOf(index) },
     });
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream! }).on('line', (line) => log(`[worker ${index}] ${line}`));

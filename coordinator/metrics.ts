@@ -1,11 +1,15 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-/** One line of `metrics.jsonl`: a training log, an evaluation, or a run event, with HF Trainer field names. */
+/**
+ * One line of `metrics.jsonl`: a training log (`train`: a data-parallel logging window; `round`: a federated
+ * round), an evaluation (`eval` centralized, `federated_eval` on clients), or a run event, with HF Trainer field names.
+ */
 export interface MetricsRecord {
-  readonly event: 'train' | 'eval' | 'worker_joined' | 'worker_lost' | 'slice_failed' | 'run_start' | 'run_end';
+  readonly event: 'train' | 'round' | 'eval' | 'federated_eval' | 'worker_joined' | 'worker_lost' | 'slice_failed' | 'run_start' | 'run_end';
   readonly step?: number;
   readonly epoch?: number;
+  readonly round?: number;
   readonly [field: string]: unknown;
 }
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { RunConfig } from '../shared/config.js';
 import { resolveOutputDir, toCodecPolicy, toLoraSpec } from '../shared/config.js';
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
-import { batchIndices, batchesPerEpoch, prepareRunData } from '../shared/data/index.js';
+import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '../shared/data/index.js';
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
 import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
 import { initTrainableValues, trainableManifest, validateModelSpec } from '../shared/model/trainable.js';
@@ -15,11 +15,15 @@ import { newRunId } from '../shared/ids.js';
 import { errorCodeOf } from '../shared/errors.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { DataParallelTrainer } from './data-parallel.js';
+import { shardPlansOf, trainFederated } from './federated/run-federated.js';
+import { formatShardSummary, summarizeShardPlan } from '../shared/data/shard-plan-summary.js';
+import { shardPlanSha256 } from '../shared/data/shard-plan.js';
 import { MetricsLog, type MetricsRecord } from './metrics.js';
 import { WorkerRegistry } from './registry.js';
 import { BlobServer } from './blob-server.js';
 import { TrainableState } from './trainable-state.js';
 import { startWsServer, type WsServer } from './transport-ws.js';
+import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
 
 /** Hooks into a run, for the CLI (start local workers once listening) and for tests. */
 export interface RunHooks {
@@ -78,6 +82,11 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
 
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
   const state = createTrainableState(config, prepared, totalSteps);
+  const isFederated = config.mode === 'federated';
+  const shardPlans = isFederated ? shardPlansOf(config, prepared, config.num_clients === -1 ? config.workers : config.num_clients) : undefined;
+  const exampleLabels = config.task === 'classification' ? prepared.train.map((item) => prepared.labels[item.label!]) : undefined;
+  const shardSummary = shardPlans ? summarizeShardPlan(shardPlans.train, exampleLabels) : undefined;
+  if (shardSummary) log(`shard plan: ${formatShardSummary(shardSummary)}`);
   await writeJson(join(outputDir, 'manifest.json'), {
     run_id: runId,
     swarmtune_version: PACKAGE_VERSION,
@@ -89,8 +98,13 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     seed: config.seed,
     num_train_examples: prepared.train.length,
     num_eval_examples: prepared.eval.length,
-    global_batch_size: globalBatchSize,
-    total_steps: totalSteps,
+    mode: config.mode,
+    ...(shardPlans
+      ? {
+          shard_plan: { sha256: shardPlanSha256(shardPlans.train), summary: shardSummary, plan: shardPlans.train },
+          ...(shardPlans.eval ? { eval_shard_plan: { sha256: shardPlanSha256(shardPlans.eval), plan: shardPlans.eval } } : {}),
+        }
+      : { global_batch_size: globalBatchSize, total_steps: totalSteps }),
   });
 
   const metrics = new MetricsLog(join(outputDir, 'metrics.jsonl'), hooks.onMetrics);
@@ -104,11 +118,21 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     modelSpec,
     manifest,
     settings: {
+      mode: config.mode,
+      data_delivery: config.data_delivery,
+      data: runDataSettings(config),
+      train_sha256: prepared.trainSha256,
       task: config.task,
       max_length: config.max_length,
       grads_codec: config.grads_codec,
       grads_codec_overrides: config.grads_codec_overrides,
       error_feedback: config.error_feedback,
+      sparse_warmup_steps: config.sparse_warmup_steps,
+      topk_scope: config.topk_scope,
+      topk_selection: config.topk_selection,
+      adam_beta2: config.adam_beta2,
+      // Workers chunk their sends at the run's size (worker/worker-runtime.ts), under this side's maxPayload.
+      chunk_size_bytes: config.chunk_size_bytes,
     },
   });
   registry.subscribe((event) => {
@@ -125,12 +149,22 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   const server: WsServer = await startWsServer({
     host: config.host,
     port: config.port,
+    chunkSizeBytes: config.chunk_size_bytes,
+    maxPayloadBytes: config.chunk_size_bytes + CHUNK_HEADER_SLACK_BYTES,
     onConnection: (connection) => void registry.admit(connection),
   });
   try {
     log(`coordinator listening on ${server.url}; waiting for ${config.workers} worker(s)`);
     await hooks.onListening?.(server.url);
     await registry.waitForReady(config.workers, config.join_timeout_ms);
+    if (shardPlans) {
+      metrics.write({ event: 'run_start', round: 0, num_rounds: config.num_rounds, num_clients: shardPlans.train.num_clients, workers: registry.ready().length });
+      const outcome = await trainFederated(
+        { config, prepared, registry, metrics, outputDir, log, saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels }) },
+        shardPlans,
+      );
+      return await finishRun({ outputDir, config, prepared, registry, metrics, log }, outcome.finalEval, outcome.params, outcome.rounds.length, outcome.rounds.map((r) => r.trainLoss));
+    }
 
     const paramsPolicy = toCodecPolicy(config.params_codec, config.params_codec_overrides);
     const trainer = new DataParallelTrainer(registry, state, {
@@ -193,13 +227,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     }
 
     const finalEval = lastEval ?? (await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size));
-    await saveAdapter(join(outputDir, 'adapter'), state, prepared, config);
-    const results = { ...evalFields(finalEval), step: state.step, eval_samples: finalEval.numSamples };
-    await writeJson(join(outputDir, 'eval_results.json'), results);
-    metrics.write({ event: 'run_end', step: state.step, ...evalFields(finalEval) });
-    log(`done: ${state.step} steps, eval_loss ${results.eval_loss.toFixed(4)}, eval_accuracy ${results.eval_accuracy.toFixed(4)}; outputs in ${outputDir}`);
-    await registry.stopAll('training finished');
-    return { outputDir, steps: state.step, evalLoss: results.eval_loss, evalAccuracy: results.eval_accuracy, params: state.paramsFloat32(), stepLosses };
+    return await finishRun({ outputDir, config, prepared, registry, metrics, log }, finalEval, state.paramsFloat32(), state.step, stepLosses);
   } catch (err) {
     await registry.stopAll(`run failed: ${(err as Error).message}`);
     throw err;
@@ -207,6 +235,28 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     await server.close();
     await blobs.close();
   }
+}
+
+/**
+ * The end of every run: the final adapter, `eval_results.json`, the `run_end` record, and the workers stopped.
+ * `steps` counts optimizer steps (data-parallel) or rounds (federated).
+ */
+async function finishRun(
+  ctx: { outputDir: string; config: RunConfig; prepared: PreparedRun; registry: WorkerRegistry; metrics: MetricsLog; log: (line: string) => void },
+  finalEval: BatchStats,
+  params: Map<string, Float32Array>,
+  steps: number,
+  stepLosses: number[],
+): Promise<RunResult> {
+  const { outputDir, config, prepared, registry, metrics, log } = ctx;
+  await writePeftAdapter(join(outputDir, 'adapter'), params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels });
+  const stepKey = config.mode === 'federated' ? 'round' : 'step';
+  const results = { ...evalFields(finalEval), [stepKey]: steps, eval_samples: finalEval.numSamples };
+  await writeJson(join(outputDir, 'eval_results.json'), results);
+  metrics.write({ event: 'run_end', [stepKey]: steps, ...evalFields(finalEval) });
+  log(`done: ${steps} ${stepKey}s, eval_loss ${results.eval_loss.toFixed(4)}, eval_accuracy ${results.eval_accuracy.toFixed(4)}; outputs in ${outputDir}`);
+  await registry.stopAll('training finished');
+  return { outputDir, steps, evalLoss: results.eval_loss, evalAccuracy: results.eval_accuracy, params, stepLosses };
 }
 
 /** Global batch size and step counts of a run: the global batch is per-device batch × workers. */
@@ -230,7 +280,15 @@ export function createTrainableState(config: RunConfig, prepared: Pick<PreparedR
       totalSteps,
     },
     config.max_grad_norm,
+    secondMomentFreezeStep(config, prepared.manifest),
   );
+}
+
+/** The step from which AdamW's second moment is frozen: after the dense warm-up of a run with topk gradients. */
+function secondMomentFreezeStep(config: RunConfig, manifest: PreparedRun['manifest']): number {
+  const policy = toCodecPolicy(config.grads_codec, config.grads_codec_overrides);
+  const sparse = manifest.some((t) => resolveCodec(policy, t.name).codec === 'topk');
+  return sparse && config.sparse_warmup_steps > 0 ? config.sparse_warmup_steps : Number.POSITIVE_INFINITY;
 }
 
 /** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */

@@ -32,6 +32,11 @@ export class TrainableState {
     private readonly optimizer: AdamWOptions,
     private readonly schedule: LrScheduleOptions,
     private readonly maxGradNorm: number,
+    /**
+     * Optimizer step index from which AdamW's second moment is frozen ({@link adamWStep}'s 1-bit-Adam mode), for
+     * sparse gradients with error feedback. @default Infinity (never)
+     */
+    private readonly freezeSecondMomentAtStep = Number.POSITIVE_INFINITY,
   ) {
     this.manifest = manifest;
     this.params = new Map(manifest.map((spec) => [spec.name, Float64Array.from(initial.get(spec.name)!)]));
@@ -57,9 +62,10 @@ export class TrainableState {
     if (stats.numLossItems <= 0) throw new Error('applyGradients: the global batch has no loss-bearing items');
     const step = this.optimizerState.step;
     scaleInPlace(gradSum, 1 / stats.numLossItems);
+    const frozen = step >= this.freezeSecondMomentAtStep;
     const gradNorm = clipGlobalNorm(gradSum, this.maxGradNorm);
     const learningRate = learningRateAt(step, this.schedule);
-    adamWStep(this.params, gradSum, this.optimizerState, this.optimizer, learningRate);
+    adamWStep(this.params, gradSum, this.optimizerState, this.optimizer, learningRate, frozen);
     this.version += 1;
     return { step, learningRate, gradNorm, loss: stats.lossSum / stats.numLossItems };
   }

@@ -38,6 +38,8 @@ export class WorkerSession {
   /** Order of joining (0, 1, ...): slices of a global batch go to workers in this order. */
   joinOrder = -1;
   lostReason?: string;
+  /** Replies that arrived after their request had timed out (dropped unread), since the session began. */
+  staleReplies = 0;
   private readonly pending = new Map<string, PendingReply>();
   private readonly waiters: ((msg: Message) => void)[] = [];
   private readonly inbox: Message[] = [];
@@ -130,7 +132,10 @@ export class WorkerSession {
       return;
     }
     // A late reply to a request that already timed out is stale: dropped on purpose, never counted.
-    if (replyTo !== undefined) return;
+    if (replyTo !== undefined) {
+      this.staleReplies++;
+      return;
+    }
     // Blob requests are answered by the blob server on the same transport; the session has nothing to do with them.
     if (msg.kind === Kind.BLOB_REQUEST) return;
     const waiter = this.waiters.shift();

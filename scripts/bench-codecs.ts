@@ -5,14 +5,18 @@
  * of --reps timed runs after --warmup untimed ones.
  *
  * Progress goes to stderr; the LAST stdout line is one JSON object:
- *   { "elements", "codecs": { "<codec>": { "encode_gb_s", "decode_gb_s", "decode_into_gb_s", "bytes", "ratio", "max_abs_err" } } }
- * `decode_gb_s` allocates a fresh output each time (fp32: a zero-copy view); `decode_into_gb_s` reuses one output
- * array, which skips the first-touch page faults of fresh memory (about 1–1.5 GB/s on this machine by themselves).
+ *   { "elements", "simd", "codecs": { "<codec>": { "encode_gb_s", "encode_into_gb_s", "decode_gb_s", "decode_into_gb_s",
+ *     "best": { same four, fastest run }, "bytes", "ratio", "max_abs_err" } } }
+ * `encode_gb_s` / `decode_gb_s` allocate a fresh output each time (fp32: a zero-copy view); `*_into_gb_s` reuse one
+ * output buffer (`encodeTensorInto` / `decodeTensorInto`), which skips the first-touch page faults of fresh memory
+ * (about 1–1.5 GB/s on this machine by themselves, far less when it is loaded). `simd` says whether the
+ * WebAssembly SIMD kernels ran (SWARMTUNE_NO_SIMD=1 measures the scalar code).
  *
  * Flags: --elements N (default 4194304), --reps N (default 9), --warmup N (default 3), --only fp16,int8 (a subset).
  */
 import { parseArgs } from 'node:util';
-import { decodeTensor, decodeTensorInto, encodeTensor, type CodecSpec } from '../shared/codecs/index.js';
+import { decodeTensor, decodeTensorInto, encodedByteLength, encodeTensor, encodeTensorInto, type CodecSpec } from '../shared/codecs/index.js';
+import { simdKernels } from '../shared/codecs/simd-kernels.js';
 import { mulberry32 } from '../shared/random.js';
 
 const { values: flags } = parseArgs({
@@ -49,7 +53,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-function time(fn: () => unknown): number {
+/** Median and fastest of `reps` timed runs (ms). */
+function time(fn: () => unknown): { median: number; best: number } {
   for (let i = 0; i < warmup; i++) fn();
   const ms: number[] = [];
   for (let i = 0; i < reps; i++) {
@@ -57,16 +62,19 @@ function time(fn: () => unknown): number {
     fn();
     ms.push(performance.now() - t0);
   }
-  return median(ms);
+  return { median: median(ms), best: Math.min(...ms) };
 }
 
 const inputBytes = n * 4;
-type Row = { encode_gb_s: number; decode_gb_s: number; decode_into_gb_s: number; bytes: number; ratio: number; max_abs_err: number };
+type Speeds = { encode_gb_s: number; encode_into_gb_s: number; decode_gb_s: number; decode_into_gb_s: number };
+type Row = Speeds & { best: Speeds; bytes: number; ratio: number; max_abs_err: number };
 const result: Record<string, Row> = {};
 const reused = new Float32Array(n);
 for (const spec of specs) {
   const blob = encodeTensor('bench', [n], values, spec);
+  const encodedBytes = new Uint8Array(encodedByteLength(n, spec) ?? 0);
   const encodeMs = time(() => encodeTensor('bench', [n], values, spec));
+  const encodeIntoMs = time(() => encodeTensorInto('bench', [n], values, spec, encodedBytes));
   const decodeMs = time(() => decodeTensor(blob));
   const decodeIntoMs = time(() => decodeTensorInto(blob, reused));
   const decoded = decodeTensor(blob);
@@ -74,14 +82,19 @@ for (const spec of specs) {
   // topk's error is the dropped mass by design: report it on kept entries only (exact), like the other codecs.
   for (let i = 0; i < n; i++) if (spec.codec !== 'topk' || decoded[i] !== 0) maxErr = Math.max(maxErr, Math.abs(values[i] - decoded[i]));
   const round = (x: number) => Math.round(x * 1000) / 1000;
+  const gbs = (ms: number) => round(inputBytes / (ms * 1e6));
   result[spec.codec] = {
-    encode_gb_s: round(inputBytes / (encodeMs * 1e6)),
-    decode_gb_s: round(inputBytes / (decodeMs * 1e6)),
-    decode_into_gb_s: round(inputBytes / (decodeIntoMs * 1e6)),
+    encode_gb_s: gbs(encodeMs.median),
+    encode_into_gb_s: gbs(encodeIntoMs.median),
+    decode_gb_s: gbs(decodeMs.median),
+    decode_into_gb_s: gbs(decodeIntoMs.median),
+    best: { encode_gb_s: gbs(encodeMs.best), encode_into_gb_s: gbs(encodeIntoMs.best), decode_gb_s: gbs(decodeMs.best), decode_into_gb_s: gbs(decodeIntoMs.best) },
     bytes: blob.data.byteLength,
     ratio: round(inputBytes / blob.data.byteLength),
     max_abs_err: maxErr,
   };
-  process.stderr.write(`${spec.codec}: encode ${encodeMs.toFixed(2)} ms, decode ${decodeMs.toFixed(2)} ms, into ${decodeIntoMs.toFixed(2)} ms\n`);
+  process.stderr.write(
+    `${spec.codec}: encode ${encodeMs.median.toFixed(2)} ms (into ${encodeIntoMs.median.toFixed(2)}), decode ${decodeMs.median.toFixed(2)} ms (into ${decodeIntoMs.median.toFixed(2)})\n`,
+  );
 }
-console.log(JSON.stringify({ elements: n, input_bytes: inputBytes, reps, codecs: result }));
+console.log(JSON.stringify({ elements: n, input_bytes: inputBytes, reps, simd: simdKernels() !== undefined, codecs: result }));

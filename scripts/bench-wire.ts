@@ -8,7 +8,10 @@
  *   read into a reused buffer, echoed back. The ceiling for any protocol over one TCP stream.
  * - `memcpy`: the payload copied there and back in memory (two copies into reused buffers).
  *
- * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after one warm-up; `ws_vs_tcp` per size.
+ * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after one warm-up; `ws_vs_tcp` per size;
+ * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
+ * measured alone in this process, for the checksum's share of `ws_ms`. The ws path sends tensor bytes as views
+ * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
@@ -23,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { blobToFloat32, float32Blob, int32Blob } from '../shared/codec.js';
 import { makeMessage, makeReply } from '../shared/protocol/build.js';
 import type { Message } from '../shared/protocol/messages.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
+import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES, crc32Of } from '../shared/protocol/chunking.js';
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
@@ -230,6 +233,15 @@ async function main(): Promise<void> {
       if (r > 0) memTimes.push(dt);
     }
 
+    // The checksum's share: each round trip computes the CRC-32 of the payload four times (each side, sending
+    // and verifying), on the critical path at least for the receiving side.
+    const crcTimes: number[] = [];
+    for (let r = 0; r <= nRuns; r++) {
+      const t0 = performance.now();
+      crc32Of(payload);
+      if (r > 0) crcTimes.push(performance.now() - t0);
+    }
+
     const mbps = (ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
     const row = {
       size_mb: mb,
@@ -240,6 +252,7 @@ async function main(): Promise<void> {
       ws_ms: wsTimes.map((t) => Math.round(t * 10) / 10),
       tcp_ms: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,
+      crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
     log(JSON.stringify(row));
     results.push(row);

@@ -20,6 +20,8 @@ interface Variant {
   readonly params_codec: string;
   readonly grads_codec: string;
   readonly error_feedback: boolean;
+  /** Further config keys (the topk options). */
+  readonly extra?: Readonly<Record<string, unknown>>;
 }
 
 // Sparse top-k is a gradient codec; its runs send parameters in fp32.
@@ -32,6 +34,16 @@ const VARIANTS: readonly Variant[] = [
   { name: 'topk_1pct_no_ef', params_codec: 'fp32', grads_codec: 'topk:0.01', error_feedback: false },
 ];
 
+// Alternatives measured while choosing the topk defaults (README, "The wire"); run them with --codecs NAME,NAME.
+const TOPK = { params_codec: 'fp32', grads_codec: 'topk:0.01' } as const;
+const EXPERIMENTS: readonly Variant[] = [
+  { name: 'topk_1pct_ef_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global' } },
+  { name: 'topk_1pct_no_ef_global', ...TOPK, error_feedback: false, extra: { topk_scope: 'global' } },
+  { name: 'topk_1pct_ef_frozen_w6', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6 } },
+  { name: 'topk_1pct_ef_frozen_w6_global', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_scope: 'global' } },
+  { name: 'topk_1pct_ef_frozen_w6_precond', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_selection: 'preconditioned' } },
+];
+
 /** Per-codec figures: mean bytes per step each way, final eval loss and accuracy, and eval loss minus fp32's. */
 export interface CodecTrainingFigure {
   readonly param_bytes_per_step: number;
@@ -42,7 +54,7 @@ export interface CodecTrainingFigure {
 }
 
 /** Runs every variant for `steps` steps; `undefined` when the stories260K checkpoint is absent. */
-export async function measureCodecTraining(steps: number, log: (line: string) => void): Promise<Record<string, CodecTrainingFigure> | undefined> {
+export async function measureCodecTraining(steps: number, log: (line: string) => void, only?: readonly string[]): Promise<Record<string, CodecTrainingFigure> | undefined> {
   if (!existsSync(DEFAULT_MODEL_PATH)) {
     log(`skipping the training figures: ${DEFAULT_MODEL_PATH} is absent`);
     return undefined;
@@ -50,7 +62,8 @@ export async function measureCodecTraining(steps: number, log: (line: string) =>
   const dir = mkdtempSync(join(tmpdir(), 'swarmtune-wire-training-'));
   const results: Record<string, Omit<CodecTrainingFigure, 'eval_loss_vs_fp32'>> = {};
   try {
-    for (const variant of VARIANTS) {
+    const variants = only === undefined ? VARIANTS : [...VARIANTS, ...EXPERIMENTS].filter((v) => only.includes(v.name));
+    for (const variant of variants) {
       const config = compileConfig({
         max_steps: steps,
         logging_steps: 1,
@@ -58,6 +71,7 @@ export async function measureCodecTraining(steps: number, log: (line: string) =>
         params_codec: variant.params_codec,
         grads_codec: variant.grads_codec,
         error_feedback: variant.error_feedback,
+        ...variant.extra,
         output_dir: join(dir, variant.name),
       });
       let workers: LocalWorkers | undefined;
@@ -84,7 +98,7 @@ export async function measureCodecTraining(steps: number, log: (line: string) =>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const baseline = results.fp32.eval_loss;
+  const baseline = results.fp32?.eval_loss ?? Number.NaN;
   return Object.fromEntries(Object.entries(results).map(([name, r]) => [name, { ...r, eval_loss_vs_fp32: round(r.eval_loss - baseline) }]));
 }
 
@@ -93,7 +107,8 @@ function round(x: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '63' } } });
-  const figures = await measureCodecTraining(Number(values.steps), (line) => process.stderr.write(`[wire-training] ${line}\n`));
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '63' }, codecs: { type: 'string' } } });
+  const only = values.codecs?.split(',').filter((c) => c !== '');
+  const figures = await measureCodecTraining(Number(values.steps), (line) => process.stderr.write(`[wire-training] ${line}\n`), only);
   console.log(JSON.stringify({ training: { steps: Number(values.steps), codecs: figures ?? null } }));
 }

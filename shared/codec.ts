@@ -152,6 +152,41 @@ export function encodeMessageInto(msg: Message, scratch: Uint8Array): Uint8Array
   }
 }
 
+/**
+ * The bytes of {@link encodeMessageInto} as segments whose concatenation is the frame: the encoded structure
+ * (fresh, small buffers) and, for each tensor blob of at least {@link ALIGN_MIN_BYTES}, a view of the caller's
+ * `data` (not copied: do not mutate it until the segments are sent). Lets a sender chunk a large frame
+ * without first packing its tensor bytes into one buffer.
+ * @throws CodecError when the value cannot be encoded.
+ */
+export function encodeMessageSegments(msg: Message): Uint8Array[] {
+  const blobs: Uint8Array[] = [];
+  const probe = mapLargeBlobs(withAlignedBlobs(msg), (blob, i) => {
+    blobs.push(blob.data as Uint8Array);
+    return { ...blob, data: marker(i) };
+  }, { n: 0 });
+  const bytes = Buffer.from(encodeMessage(probe as Message));
+  const segments: Uint8Array[] = [];
+  let from = 0;
+  for (let i = 0; i < blobs.length; i++) {
+    const at = bytes.indexOf(marker(i), from);
+    if (at < 0) throw new CodecError(`cannot encode ${describeKind(msg)} frame: tensor ${i} not found in the layout`);
+    const n = blobs[i].byteLength;
+    // The marker went out as bin 8 (2 header bytes); the data needs the header of its own length.
+    const header = Buffer.allocUnsafe(5);
+    header[0] = 0xc6;
+    header.writeUInt32BE(n, 1);
+    segments.push(bytes.subarray(from, at - 2), n < 0x10000 ? encodeBinHeader(n) : header, blobs[i]);
+    from = at + MARKER_BYTES;
+  }
+  segments.push(bytes.subarray(from));
+  return segments;
+}
+
+function encodeBinHeader(n: number): Uint8Array {
+  return n < 0x100 ? Uint8Array.of(0xc4, n) : Uint8Array.of(0xc5, n >> 8, n & 0xff);
+}
+
 function describeKind(msg: unknown): string {
   const kind = (msg as { kind?: unknown } | null)?.kind;
   return typeof kind === 'string' ? `'${kind}'` : 'a';

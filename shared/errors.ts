@@ -45,14 +45,20 @@ export const ErrorCode = {
   DATASET: 'E_DATASET',
   /** A configuration file is missing, unreadable, not YAML/JSON, or not a mapping. */
   CONFIG_FILE: 'E_CONFIG_FILE',
+  /** A client's locally computed shard plan differs from the coordinator's (other data, seed or split). */
+  SHARD_PLAN_MISMATCH: 'E_SHARD_PLAN_MISMATCH',
   // run-time
   TIMEOUT: 'E_TIMEOUT',
   WORKER_LOST: 'E_WORKER_LOST',
   MODEL_MISMATCH: 'E_MODEL_MISMATCH',
+  /** A client that loads the dataset itself got a different training set from the coordinator's. */
+  DATA_MISMATCH: 'E_DATA_MISMATCH',
   NO_WORKERS: 'E_NO_WORKERS',
   /** A parameter update is relative to a version the worker does not hold: the sender must resync in full. */
   PARAMS_VERSION: 'E_PARAMS_VERSION',
   INTERNAL: 'E_INTERNAL',
+  /** Federated aggregation over no updates, or over updates whose weights (examples, tokens) sum to zero. */
+  AGGREGATION_ZERO_WEIGHT: 'E_AGGREGATION_ZERO_WEIGHT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -119,6 +125,14 @@ export class WorkerLostError extends OrchestratorError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.WORKER_LOST, message, options);
     this.name = 'WorkerLostError';
+  }
+}
+
+/** Thrown by federated aggregation when its inputs cannot be aggregated (no weight, mismatched or non-finite tensors use ShapeError). */
+export class AggregationError extends OrchestratorError {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = 'AggregationError';
   }
 }
 

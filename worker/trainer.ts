@@ -7,6 +7,8 @@ import { applyParamUpdate } from '../shared/param-sync.js';
 import type { NamedTensors } from '../shared/tensors.js';
 import { ErrorCode, OrchestratorError } from '../shared/errors.js';
 import type { TaskModel } from '../shared/model/task-model.js';
+import type { TensorBlob } from '../shared/protocol/messages.js';
+import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOptions } from './topk-gradients.js';
 
 /**
  * The compute side of a data-parallel rank: holds the task model, installs parameters when the coordinator
@@ -19,16 +21,22 @@ export class DataParallelRank {
   private held?: NamedTensors;
 
   private readonly errorFeedback = new ErrorFeedback();
+  private readonly topk: TopkGradientEncoder;
 
   /**
    * @param gradsPolicy codec of each gradient tensor on the wire. @default fp32 for all
    * @param useErrorFeedback keep what a lossy codec dropped and add it to the next step's gradient. @default true
+   * @param topkOptions how `topk` tensors are chosen (warm-up, scope, ranking); its `errorFeedback` is
+   *   `useErrorFeedback`. @default per-tensor magnitude, no warm-up
    */
   constructor(
     private readonly model: TaskModel,
     private readonly gradsPolicy: CodecPolicy = FP32_POLICY,
     private readonly useErrorFeedback = true,
-  ) {}
+    topkOptions: Omit<TopkGradientOptions, 'errorFeedback'> = DEFAULT_TOPK_GRADIENT_OPTIONS,
+  ) {
+    this.topk = new TopkGradientEncoder({ ...topkOptions, errorFeedback: useErrorFeedback });
+  }
 
   /**
    * Summed gradients for the request's batch.
@@ -42,7 +50,7 @@ export class DataParallelRank {
     return {
       replyTo: request.id,
       step: request.step,
-      grads: this.model.manifest.map((spec) => this.encodeGradient(spec.name, spec.shape, grads.get(spec.name)!)),
+      grads: this.encodeGradients(request.step, grads),
       stats,
       computeMs: performance.now() - started,
     };
@@ -54,6 +62,15 @@ export class DataParallelRank {
     this.installParams(request);
     const stats = this.model.evaluate(wireToBatch(request.batch));
     return { replyTo: request.id, step: request.step, stats, computeMs: performance.now() - started };
+  }
+
+  /** Every gradient in manifest order; the topk ones together, since a global top-k ranks them as one. */
+  private encodeGradients(step: number, grads: NamedTensors): TensorBlob[] {
+    const specs = this.model.manifest.map((t) => ({ ...t, codec: resolveCodec(this.gradsPolicy, t.name), values: grads.get(t.name)! }));
+    const sparse = specs.filter((t) => t.codec.codec === 'topk');
+    const sparseBlobs = this.topk.encode(step, sparse.map((t) => ({ name: t.name, shape: t.shape, values: t.values, spec: t.codec })));
+    const byName = new Map(sparse.map((t, i) => [t.name, sparseBlobs[i]]));
+    return specs.map((t) => byName.get(t.name) ?? this.encodeGradient(t.name, t.shape, t.values));
   }
 
   private encodeGradient(name: string, shape: readonly number[], values: Float32Array) {

@@ -13,18 +13,19 @@ import { WebSocket } from 'ws';
 import { ErrorCode, OrchestratorError, ProtocolError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import { SUBPROTOCOL } from '../shared/protocol/messages.js';
-import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
+import { CHUNK_HEADER_SLACK_BYTES, MAX_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
 import { attachWebSocket } from '../shared/protocol/socket-transport.js';
 import type { Transport } from '../shared/transport.js';
 
 /** Default for `pingTimeoutMs`: longer than the coordinator's default ping interval plus pong timeout. @default 30 s */
 export const DEFAULT_PING_TIMEOUT_MS = 30_000;
 /**
- * Largest inbound WebSocket frame: the default chunk size plus header slack (4 MiB + 64 KiB). Bigger messages
- * travel chunked (shared/protocol/chunking.ts), so a 1 GB model never needs a 1 GB frame; a peer's
- * `chunkSizeBytes` must not exceed this minus `CHUNK_HEADER_SLACK_BYTES`.
+ * Largest inbound WebSocket message: the largest chunk size a run may set plus header slack (64 MiB + 64 KiB).
+ * A worker learns the run's `chunk_size_bytes` only from `welcome`, after the socket is open, and ws fixes
+ * `maxPayload` at connection time; so it accepts any allowed chunk size. Bigger messages travel chunked
+ * (shared/protocol/chunking.ts), so a 1 GB model never needs a 1 GB frame.
  */
-export const DEFAULT_MAX_PAYLOAD_BYTES = DEFAULT_CHUNK_SIZE_BYTES + CHUNK_HEADER_SLACK_BYTES;
+export const DEFAULT_MAX_PAYLOAD_BYTES = MAX_CHUNK_SIZE_BYTES + CHUNK_HEADER_SLACK_BYTES;
 /** @default 10 s */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 

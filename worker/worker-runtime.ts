@@ -10,7 +10,11 @@ import { PACKAGE_VERSION } from '../shared/version.js';
 import { toCodecPolicy } from '../shared/config.js';
 import type { BackendReport } from './backend.js';
 import { DataParallelRank } from './trainer.js';
+import { FederatedRank, type LocalRunData } from './federated-rank.js';
+import { prepareRunData, type RunDataConfig } from '../shared/data/index.js';
+import { workerFaults, type WorkerFaults } from './fault-injection.js';
 import { obtainModelFile } from './blob-fetch.js';
+import { releaseMessage, setChunkSize } from '../shared/protocol/socket-transport.js';
 
 /** How a worker process behaves; everything has a default but the connection. */
 export interface WorkerRuntimeOptions {
@@ -59,7 +63,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
     throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `expected welcome from the coordinator, got ${welcome.kind}`);
   }
 
-  let rank: DataParallelRank;
+  let rank: Rank;
   let model: TaskModel | undefined;
   try {
     const started = performance.now();
@@ -74,8 +78,19 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
       throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
     }
     model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
-    const settings = welcome.settings as { grads_codec?: string; grads_codec_overrides?: Record<string, string>; error_feedback?: boolean };
-    rank = new DataParallelRank(model, toCodecPolicy(settings.grads_codec ?? 'fp32', settings.grads_codec_overrides ?? {}), settings.error_feedback ?? true);
+    const settings = welcome.settings as WorkerSettings;
+    if (settings.chunk_size_bytes !== undefined) setChunkSize(transport, settings.chunk_size_bytes);
+    if (settings.mode === 'federated') {
+      const localData = settings.data_delivery === 'local' ? await prepareLocalData(settings, loaded.tokenizer) : undefined;
+      rank = new FederatedRank(model, localData, loaded.tokenizer.padId);
+    } else {
+      rank = new DataParallelRank(model, toCodecPolicy(settings.grads_codec ?? 'fp32', settings.grads_codec_overrides ?? {}), settings.error_feedback ?? true, {
+        warmupSteps: settings.sparse_warmup_steps ?? 0,
+        scope: settings.topk_scope ?? 'tensor',
+        selection: settings.topk_selection ?? 'magnitude',
+        beta2: settings.adam_beta2 ?? 0.999,
+      });
+    }
     const loadMs = performance.now() - started;
     log(`worker ${welcome.workerId}: run ${welcome.runId}, model ${modelPath} loaded in ${loadMs.toFixed(0)} ms on ${backend.name}`);
     await transport.send(makeMessage(MsgKind.READY, { replyTo: welcome.id, modelSha256: loaded.sha256, backend, loadMs }));
@@ -91,6 +106,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
     throw err;
   }
 
+  const faults = workerFaults();
   try {
     for (;;) {
       const msg = await inbox.next();
@@ -99,31 +115,103 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
         transport.close(1000, 'stopped');
         return { kind: 'stopped', reason: msg.reason };
       }
-      await answer(transport, rank, msg, log);
+      await answer(transport, rank, msg, log, faults);
+      // Queued frames resolve as microtasks: yield to the event loop between requests so pings are answered and
+      // the liveness check does not mistake a worker with a backlog for a dead one.
+      await new Promise((resolveYield) => setImmediate(resolveYield));
     }
   } finally {
     model.dispose();
   }
 }
 
-async function answer(transport: Transport, rank: DataParallelRank, msg: Message, log: (line: string) => void): Promise<void> {
+/** The run settings a worker reads from `welcome` (see coordinator/run.ts). */
+interface WorkerSettings {
+  readonly mode?: 'data-parallel' | 'federated';
+  readonly grads_codec?: string;
+  readonly grads_codec_overrides?: Record<string, string>;
+  readonly error_feedback?: boolean;
+  /** `topk` gradients: dense warm-up steps, scope and ranking (worker/topk-gradients.ts). */
+  readonly sparse_warmup_steps?: number;
+  readonly topk_scope?: 'tensor' | 'global';
+  readonly topk_selection?: 'magnitude' | 'preconditioned';
+  readonly adam_beta2?: number;
+  /** The run's `chunk_size_bytes`: this worker chunks its sends at that size (the coordinator's maxPayload follows it). */
+  readonly chunk_size_bytes?: number;
+  readonly data_delivery?: 'local' | 'ship';
+  /** The run's data keys, for clients that load the dataset themselves. */
+  readonly data?: RunDataConfig;
+  /** Digest of the coordinator's tokenized training set (`digestItems`). */
+  readonly train_sha256?: string;
+}
+
+type Rank = DataParallelRank | FederatedRank;
+
+/**
+ * Loads and tokenizes the run's dataset as the coordinator did, and checks the result is the same training set.
+ * @throws OrchestratorError E_DATA_MISMATCH when this worker's data differs from the coordinator's
+ */
+async function prepareLocalData(settings: WorkerSettings, tokenizer: Parameters<typeof prepareRunData>[1]): Promise<LocalRunData> {
+  if (!settings.data) throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, 'the run delivers data locally but its settings name no dataset');
+  const data = await prepareRunData(settings.data, tokenizer);
+  if (settings.train_sha256 !== undefined && data.trainSha256 !== settings.train_sha256) {
+    throw new OrchestratorError(
+      ErrorCode.DATA_MISMATCH,
+      `this worker's training set for ${settings.data.dataset} (sha256 ${data.trainSha256}) differs from the coordinator's (${settings.train_sha256}): different data files or package versions`,
+    );
+  }
+  return data;
+}
+
+async function answer(transport: Transport, rank: Rank, msg: Message, log: (line: string) => void, faults: WorkerFaults): Promise<void> {
   try {
-    switch (msg.kind) {
-      case MsgKind.GRAD_REQUEST:
-        await transport.send(makeMessage(MsgKind.GRAD_RESULT, rank.gradients(msg)));
-        return;
-      case MsgKind.EVAL_REQUEST:
-        await transport.send(makeMessage(MsgKind.EVAL_RESULT, rank.evaluate(msg)));
-        return;
-      case MsgKind.ERROR:
-        log(`coordinator reported ${msg.code}: ${msg.message}`);
-        return;
-      default:
-        throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `a worker does not handle ${msg.kind} frames`);
+    if (rank instanceof FederatedRank) {
+      switch (msg.kind) {
+        case MsgKind.FIT_REQUEST: {
+          if (faults.crashFitRound === msg.round) {
+            log(`fault injection: SIGKILL on the fit request of round ${msg.round}`);
+            process.kill(process.pid, 'SIGKILL');
+          }
+          const reply = makeMessage(MsgKind.FIT_RESULT, rank.fit(msg));
+          const slowFit = faults.slowFit;
+          if (slowFit?.round === msg.round) {
+            log(`fault injection: holding back the fit result of round ${msg.round} for ${slowFit.delayMs} ms`);
+            // Held back off the request loop: the worker goes on answering later rounds meanwhile.
+            setTimeout(() => void transport.send(reply).catch(() => undefined), slowFit.delayMs);
+            return;
+          }
+          await transport.send(reply);
+          return;
+        }
+        case MsgKind.CLIENT_EVAL_REQUEST:
+          await transport.send(makeMessage(MsgKind.CLIENT_EVAL_RESULT, rank.evaluateClient(msg)));
+          return;
+        case MsgKind.EVAL_REQUEST:
+          await transport.send(makeMessage(MsgKind.EVAL_RESULT, rank.evaluateBatch(msg)));
+          return;
+      }
+    } else {
+      switch (msg.kind) {
+        case MsgKind.GRAD_REQUEST:
+          await transport.send(makeMessage(MsgKind.GRAD_RESULT, rank.gradients(msg)));
+          return;
+        case MsgKind.EVAL_REQUEST:
+          await transport.send(makeMessage(MsgKind.EVAL_RESULT, rank.evaluate(msg)));
+          return;
+      }
     }
+    if (msg.kind === MsgKind.ERROR) {
+      log(`coordinator reported ${msg.code}: ${msg.message}`);
+      return;
+    }
+    throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `a ${rank instanceof FederatedRank ? 'federated' : 'data-parallel'} worker does not handle ${msg.kind} frames`);
   } catch (err) {
     log(`request ${msg.kind} ${msg.id} failed: ${(err as Error).message}`);
     if (transport.isOpen) await transport.send(makeErrorFrame(err, { replyTo: msg.id })).catch(() => undefined);
+  } finally {
+    // A data-parallel rank copies what it keeps out of a request (held parameters, batch tensors): the
+    // request's reassembly memory is free again. Federated ranks may keep shipped shards, so theirs is left to GC.
+    if (rank instanceof DataParallelRank) releaseMessage(transport, msg);
   }
 }
 

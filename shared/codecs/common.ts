@@ -101,11 +101,50 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
 }
 
 /**
+ * `byteLength` uninitialised bytes in an ArrayBuffer of their own (byte offset 0): for outputs the caller
+ * overwrites in full. Unlike `new Uint8Array(n)` this skips zeroing, and large sizes often reuse freed memory
+ * instead of faulting in fresh pages.
+ */
+export function uninitBytes(byteLength: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(byteLength);
+  return new Uint8Array(b.buffer, b.byteOffset, byteLength);
+}
+
+/**
+ * The bytes an encoder writes: `into` when given, else {@link uninitBytes}.
+ * @param align the byte alignment `into` must have (2 for fp16/bf16, 4 for int8).
+ * @throws CodecError naming the tensor when `into` does not hold exactly `byteLength` bytes or is misaligned.
+ */
+export function outputBytes(name: string, codec: string, byteLength: number, align: number, into: Uint8Array | undefined): Uint8Array {
+  if (into === undefined) return uninitBytes(byteLength);
+  if (into.byteLength !== byteLength || into.byteOffset % align !== 0) {
+    throw new CodecError(
+      `tensor "${name}": output buffer of ${into.byteLength} bytes at offset ${into.byteOffset} for ${codec}, expected ${byteLength} bytes ${align}-aligned`,
+    );
+  }
+  return into;
+}
+
+/**
  * The array a decoder writes: `into` when given, else a fresh one of `n` elements.
  * @throws ShapeError E_TENSOR_SHAPE naming the tensor when `into` does not hold exactly `n` elements.
  */
 export function target(name: string, n: number, into: Float32Array | undefined): Float32Array {
-  if (into === undefined) return new Float32Array(n);
+  return into === undefined ? new Float32Array(n) : checkedInto(name, n, into);
+}
+
+/**
+ * As {@link target}, but a fresh array is left uninitialised ({@link uninitBytes}): for decoders that write
+ * every element.
+ * @throws ShapeError E_TENSOR_SHAPE naming the tensor when `into` does not hold exactly `n` elements.
+ */
+export function denseTarget(name: string, n: number, into: Float32Array | undefined): Float32Array {
+  if (into !== undefined) return checkedInto(name, n, into);
+  const bytes = uninitBytes(n * 4);
+  return new Float32Array(bytes.buffer, 0, n);
+}
+
+function checkedInto(name: string, n: number, into: Float32Array): Float32Array {
   if (into.length !== n) throw new ShapeError(ErrorCode.TENSOR_SHAPE, `tensor "${name}": output array has ${into.length} elements, expected ${n}`);
   return into;
 }

@@ -22,32 +22,57 @@ export class ErrorFeedback {
    *   element count; E_TENSOR_NON_FINITE / E_TENSOR_RANGE from the codec (the residual is then left unchanged).
    */
   compress(name: string, shape: readonly number[], values: Float32Array, spec: CodecSpec): TensorBlob {
-    const n = checkLength(name, shape, values);
-    let entry = this.residuals.get(name);
-    if (entry !== undefined && entry.residual.length !== n) {
-      throw new ShapeError(
-        ErrorCode.TENSOR_SHAPE,
-        `tensor "${name}": error feedback holds a residual of shape [${entry.shape.join(', ')}], got [${shape.join(', ')}]`,
-      );
+    const corrected = this.corrected(name, shape, values);
+    const blob = encodeTensor(name, shape, corrected, spec);
+    if (spec.codec === 'fp32') {
+      this.residuals.get(name)?.residual.fill(0);
+      return blob;
     }
+    this.keep(name, shape, corrected, blob);
+    return blob;
+  }
+
+  /**
+   * `values` + the residual kept for `name` (a fresh array; the residual itself is unchanged). The first half of
+   * {@link compress}, for callers that choose what to send themselves; finish with {@link keep}.
+   * @throws ShapeError E_TENSOR_SHAPE as {@link compress}.
+   */
+  corrected(name: string, shape: readonly number[], values: Float32Array): Float32Array {
+    const n = checkLength(name, shape, values);
+    const entry = this.entry(name, shape, n);
     const corrected = new Float32Array(values);
     if (entry !== undefined) {
       const r = entry.residual;
       for (let i = 0; i < n; i++) corrected[i] += r[i];
     }
-    const blob = encodeTensor(name, shape, corrected, spec);
-    if (spec.codec === 'fp32') {
-      if (entry !== undefined) entry.residual.fill(0);
-      return blob;
-    }
+    return corrected;
+  }
+
+  /**
+   * Keeps as the residual of `name` what `blob` dropped of `corrected`: corrected − decode(blob).
+   * @throws ShapeError E_TENSOR_SHAPE as {@link compress}; CodecError when `blob` does not decode.
+   */
+  keep(name: string, shape: readonly number[], corrected: Float32Array, blob: TensorBlob): void {
+    const n = checkLength(name, shape, corrected);
     const decoded = decodeTensor(blob);
+    let entry = this.entry(name, shape, n);
     if (entry === undefined) {
       entry = { shape: [...shape], residual: new Float32Array(n) };
       this.residuals.set(name, entry);
     }
     const r = entry.residual;
     for (let i = 0; i < n; i++) r[i] = corrected[i] - decoded[i];
-    return blob;
+  }
+
+  private entry(name: string, shape: readonly number[], n: number) {
+    const entry = this.residuals.get(name);
+    if (entry !== undefined && entry.residual.length !== n) {
+      throw new ShapeError(
+        ErrorCode.TENSOR_SHAPE,
+        `tensor "${name}": error feedback holds a residual of shape [${entry.shape.join(', ')}], got [${shape.join(', ')}]`,
+      );
+    }
+    return entry;
   }
 
   /** The residual currently held for `name` (a copy), or undefined when none is. */

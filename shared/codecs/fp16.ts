@@ -5,7 +5,8 @@
  * and flush to zero). Finite values with |x| >= 65520 (which would round to infinity) are refused, as are ±Inf
  * and NaN: nothing non-finite is ever encoded.
  */
-import { alignedBytes, byteLengthError, bytesOf, checkHost, elementCount, nonFiniteError, rangeError, target } from './common.js';
+import { alignedBytes, byteLengthError, bytesOf, checkHost, denseTarget, elementCount, nonFiniteError, outputBytes, rangeError } from './common.js';
+import { SIMD_MIN_ELEMENTS, decodeHalves, encodeHalves, simdKernels } from './simd-kernels.js';
 
 /** The largest finite fp16 value. */
 export const FP16_MAX = 65504;
@@ -62,32 +63,41 @@ export function fp16BitsToFloat(bits: number): number {
 }
 
 /**
- * Encodes float32 values as fp16 (a fresh buffer of 2n bytes).
- * @throws ShapeError E_TENSOR_NON_FINITE for ±Inf/NaN, E_TENSOR_RANGE for |x| >= 65520, naming the tensor and index.
+ * Encodes float32 values as fp16 (a fresh buffer of 2n bytes, or `into`: 2n bytes, 2-aligned; WebAssembly
+ * SIMD where available).
+ * @throws ShapeError E_TENSOR_NON_FINITE for ±Inf/NaN, E_TENSOR_RANGE for |x| >= 65520, naming the tensor and index;
+ *   CodecError for a wrong-sized or misaligned `into`.
  */
-export function encodeFp16(name: string, values: Float32Array): Uint8Array {
+export function encodeFp16(name: string, values: Float32Array, into?: Uint8Array): Uint8Array {
   checkHost();
   const n = values.length;
   const src = new Int32Array(values.buffer, values.byteOffset, n);
-  const out = new Uint16Array(n);
+  const bytes = outputBytes(name, 'fp16', n * 2, 2, into);
+  const simd = n >= SIMD_MIN_ELEMENTS ? simdKernels() : undefined;
   // Out-of-range and non-finite inputs raise a flag rather than throw inside the loop (a throw site there makes
   // V8's code 2-3x slower); the first bad index is found afterwards.
-  let bad = 0;
-  for (let i = 0; i < n; i++) {
-    const x = src[i];
-    const a = x & 0x7fffffff;
-    bad |= a >= 0x477ff000 ? 1 : 0;
-    // Normal range: rebias the exponent (127 → 15) and round the 13 dropped mantissa bits to nearest even; a
-    // carry out of the mantissa correctly bumps the exponent.
-    out[i] =
-      ((x >>> 16) & 0x8000) | (a >= 0x38800000 ? (a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13 : subnormalHalf(a));
+  let bad: number;
+  if (simd !== undefined) {
+    bad = encodeHalves(simd, simd.fp16Encode, bytesOf(values), bytes, n) >= 0x477ff000 ? 1 : 0;
+  } else {
+    const out = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    bad = 0;
+    for (let i = 0; i < n; i++) {
+      const x = src[i];
+      const a = x & 0x7fffffff;
+      bad |= a >= 0x477ff000 ? 1 : 0;
+      // Normal range: rebias the exponent (127 → 15) and round the 13 dropped mantissa bits to nearest even; a
+      // carry out of the mantissa correctly bumps the exponent.
+      out[i] =
+        ((x >>> 16) & 0x8000) | (a >= 0x38800000 ? (a - 0x38000000 + 0xfff + ((a >>> 13) & 1)) >>> 13 : subnormalHalf(a));
+    }
   }
   if (bad !== 0) {
     let i = 0;
     while ((src[i] & 0x7fffffff) < 0x477ff000) i++;
     throw refuse(name, i, values[i]);
   }
-  return bytesOf(out);
+  return bytes;
 }
 
 function refuse(name: string, index: number, value: number): Error {
@@ -102,9 +112,14 @@ export function decodeFp16(name: string, shape: readonly number[], data: Uint8Ar
   checkHost();
   const n = elementCount(name, shape);
   if (data.byteLength !== n * 2) throw byteLengthError(name, 'fp16', shape, data.byteLength, n * 2);
+  const out = denseTarget(name, n, into);
+  const simd = n >= SIMD_MIN_ELEMENTS ? simdKernels() : undefined;
+  if (simd !== undefined) {
+    decodeHalves(simd, simd.fp16Decode, data, bytesOf(out), n);
+    return out;
+  }
   const bytes = alignedBytes(data, 2);
   const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-  const out = target(name, n, into);
   const outBits = new Int32Array(out.buffer, out.byteOffset, n);
   const t = table();
   for (let i = 0; i < n; i++) outBits[i] = t[src[i]];

@@ -3,7 +3,7 @@
  * `topk` (sparse), per-tensor choice by {@link CodecPolicy}, and {@link ErrorFeedback} for the lossy ones.
  * Byte layouts and error bounds are stated in each codec's file.
  */
-export { decodeTensor, decodeTensorInto, encodeTensor } from './tensor.js';
+export { decodeTensor, decodeTensorInto, encodedByteLength, encodeTensor, encodeTensorInto } from './tensor.js';
 export {
   CODEC_NAMES,
   DEFAULT_INT8_BLOCK_SIZE,

@@ -8,14 +8,15 @@ import { checkLength } from './common.js';
 import { decodeBf16, encodeBf16 } from './bf16.js';
 import { decodeFp16, encodeFp16 } from './fp16.js';
 import { decodeFp32, encodeFp32 } from './fp32.js';
-import { decodeInt8, encodeInt8 } from './int8.js';
+import { decodeInt8, encodeInt8, int8ByteLength } from './int8.js';
 import type { CodecSpec } from './spec.js';
 import { DEFAULT_INT8_BLOCK_SIZE, DEFAULT_TOPK_DENSITY } from './spec.js';
 import { decodeTopk, encodeTopk } from './topk.js';
 
 /**
  * Encodes a float32 tensor under `spec`. `fp32` blobs carry no `codec` field (the v1 default) and view `values`
- * without copying (do not mutate `values` until the frame is encoded); every other codec writes a fresh buffer.
+ * without copying (do not mutate `values` until the frame is encoded); every other codec writes a fresh buffer
+ * (see {@link encodeTensorInto} to reuse one).
  * @throws ShapeError E_TENSOR_SHAPE when `values.length` is not prod(shape); E_TENSOR_NON_FINITE for ±Inf/NaN
  *   input and E_TENSOR_RANGE for finite values a codec cannot hold (fp16 beyond ±65504, bf16 beyond ±3.39e38),
  *   naming the tensor and the index; CodecError for an unknown codec or a bad block size / density.
@@ -38,6 +39,46 @@ export function encodeTensor(name: string, shape: readonly number[], values: Flo
       return { ...base, data: encodeTopk(name, values, spec.density ?? DEFAULT_TOPK_DENSITY), codec: 'topk' };
     default:
       throw new CodecError(`tensor "${name}": unknown codec "${String((spec as { codec: unknown }).codec)}" (expected one of ${TENSOR_CODECS.join(', ')})`);
+  }
+}
+
+/**
+ * Bytes {@link encodeTensorInto} needs for a tensor of `n` elements under `spec`, or undefined where the codec
+ * writes no dense buffer (`fp32` views its input; `topk`'s size is its own).
+ */
+export function encodedByteLength(n: number, spec: CodecSpec): number | undefined {
+  switch (spec.codec) {
+    case 'fp16':
+    case 'bf16':
+      return 2 * n;
+    case 'int8':
+      return int8ByteLength(n, spec.blockSize ?? DEFAULT_INT8_BLOCK_SIZE);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * {@link encodeTensor} writing fp16, bf16 and int8 data into the caller's `into` ({@link encodedByteLength} bytes,
+ * 4-aligned), so repeated encodes of large tensors skip the page faults of fresh memory; the blob's data is a view
+ * of `into`, valid until the caller writes there again. `fp32` and `topk` ignore `into` and encode as
+ * {@link encodeTensor} does.
+ * @throws as {@link encodeTensor}; CodecError when `into` has the wrong size or alignment.
+ */
+export function encodeTensorInto(name: string, shape: readonly number[], values: Float32Array, spec: CodecSpec, into: Uint8Array): TensorBlob {
+  checkLength(name, shape, values);
+  const base = { name, dtype: 'float32' as const, shape: [...shape] };
+  switch (spec.codec) {
+    case 'fp16':
+      return { ...base, data: encodeFp16(name, values, into), codec: 'fp16' };
+    case 'bf16':
+      return { ...base, data: encodeBf16(name, values, into), codec: 'bf16' };
+    case 'int8': {
+      const blockSize = spec.blockSize ?? DEFAULT_INT8_BLOCK_SIZE;
+      return { ...base, data: encodeInt8(name, values, blockSize, into), codec: 'int8', blockSize };
+    }
+    default:
+      return encodeTensor(name, shape, values, spec);
   }
 }
 

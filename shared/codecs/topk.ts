@@ -78,6 +78,56 @@ export function encodeTopk(name: string, values: Float32Array, density = DEFAULT
 }
 
 /**
+ * Indices (strictly increasing) of the k largest entries of `scores`, ties at the threshold keeping the lowest
+ * indices, as {@link encodeTopk} chooses them. Lets a caller rank by something other than the values it sends
+ * (a preconditioned magnitude, or one ranking over several tensors laid end to end).
+ * @param scores non-negative finite magnitudes (their sign bit is ignored).
+ * @param k how many to keep, clamped to [0, scores.length].
+ * @throws CodecError when a score is ±Inf or NaN.
+ */
+export function selectTopkIndices(scores: Float32Array, k: number): Uint32Array {
+  const n = scores.length;
+  const count = Math.max(0, Math.min(n, Math.floor(k)));
+  const indices = new Uint32Array(count);
+  if (count === 0) return indices;
+  const bits = new Int32Array(scores.buffer, scores.byteOffset, n);
+  const { threshold, atThreshold, isFinite } = selectThreshold(bits, count);
+  if (!isFinite) throw new CodecError(`topk selection: a score is not finite (${count} of ${n} requested)`);
+  let ties = atThreshold;
+  for (let i = 0, j = 0; j < count; i++) {
+    const a = bits[i] & 0x7fffffff;
+    if (a > threshold || (a === threshold && ties-- > 0)) indices[j++] = i;
+  }
+  return indices;
+}
+
+/**
+ * Encodes `values` at the given `indices` in the topk layout (8·indices.length bytes): what {@link encodeTopk}
+ * writes when its selection is made elsewhere (e.g. by {@link selectTopkIndices}).
+ * @throws CodecError when the indices are not strictly increasing below values.length;
+ *   ShapeError E_TENSOR_NON_FINITE when a kept value is ±Inf or NaN.
+ */
+export function encodeTopkAt(name: string, values: Float32Array, indices: Uint32Array): Uint8Array {
+  checkHost();
+  const k = indices.length;
+  const out = new Uint8Array(8 * k);
+  const outIndices = new Uint32Array(out.buffer, 0, k);
+  const kept = new Float32Array(out.buffer, 4 * k, k);
+  let previous = -1;
+  for (let j = 0; j < k; j++) {
+    const i = indices[j];
+    if (i <= previous || i >= values.length) {
+      throw new CodecError(`tensor "${name}": topk index ${i} at entry ${j} is not increasing and below ${values.length}`);
+    }
+    if (!Number.isFinite(values[i])) throwFirstNonFinite(name, 'topk', values);
+    outIndices[j] = i;
+    kept[j] = values[i];
+    previous = i;
+  }
+  return out;
+}
+
+/**
  * Decodes topk bytes to a fresh Float32Array of prod(shape) elements (or into `into`, which is overwritten),
  * zero except at the kept indices.
  * @throws CodecError naming the tensor when the byte length is not a multiple of 8, holds more entries than

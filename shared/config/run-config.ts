@@ -28,6 +28,12 @@ export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** What the coordinator does with the part of a step or round that a lost worker held. */
+export const TOPK_SCOPES = ['tensor', 'global'] as const;
+/** One of {@link TOPK_SCOPES}. */
+export type TopkScope = (typeof TOPK_SCOPES)[number];
+export const TOPK_SELECTIONS = ['magnitude', 'preconditioned'] as const;
+/** One of {@link TOPK_SELECTIONS}. */
+export type TopkSelection = (typeof TOPK_SELECTIONS)[number];
 export const ON_WORKER_LOSS = ['reassign', 'survivors'] as const;
 /** One of {@link ON_WORKER_LOSS}. */
 export type OnWorkerLoss = (typeof ON_WORKER_LOSS)[number];
@@ -174,6 +180,26 @@ export interface RunConfig {
   readonly grads_codec_overrides: Readonly<Record<string, string>>;
   /** Keep what a lossy gradient codec dropped and add it to the worker's next result. @default true */
   readonly error_feedback: boolean;
+  /**
+   * Largest wire frame, in bytes: a longer message travels as numbered chunks of at most this many bytes with
+   * a CRC-32 each. The coordinator's inbound `maxPayload` follows it (chunk + 64 KiB of header slack); workers
+   * learn it from `welcome`. At least 64 KiB, at most 64 MiB. @default 4194304 (4 MiB, DEFAULT_CHUNK_SIZE_BYTES)
+   */
+  readonly chunk_size_bytes: number;
+  /**
+   * With a `topk` gradient codec: the first N optimizer steps send gradients dense (fp32) so AdamW estimates its
+   * second moment, which is then frozen (1-bit Adam) so that the update is linear in the gradient and error
+   * feedback's delayed mass moves the weights as it would have on time. 0 = plain AdamW on the sparse gradients.
+   * Integer >= 0. @default 0
+   */
+  readonly sparse_warmup_steps: number;
+  /** `topk` gradients: k per tensor (`tensor`) or one budget of density × all elements over a result (`global`). @default 'tensor' */
+  readonly topk_scope: TopkScope;
+  /**
+   * `topk` gradients: rank by `magnitude`, or by magnitude over the root of the worker's own second-moment estimate
+   * from the dense warm-up steps (`preconditioned`: what the frozen AdamW will scale most). @default 'magnitude'
+   */
+  readonly topk_selection: TopkSelection;
   /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */
   readonly eval_on_start: boolean;
   /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
@@ -194,6 +220,8 @@ export interface RunConfig {
   readonly mode: TrainingMode;
   /** Federated rounds to run. Integer >= 1. @default 10 */
   readonly num_rounds: number;
+  /** Federated: evaluate on the held-out set (and checkpoint) every this many rounds, and after the last; 0 = after the last only. Integer >= 0. @default 1 */
+  readonly eval_every_rounds: number;
   /** Federated clients (shards of the training set); -1 = one per worker. Integer >= 1 or -1. @default -1 */
   readonly num_clients: number;
   /** Fraction of available clients sampled to train each round, in (0, 1]. @default 1 */
@@ -224,16 +252,16 @@ export interface RunConfig {
   readonly strategy: FederatedStrategyName;
   /** Client weights in averaging strategies: examples or tokens trained on. @default 'examples' */
   readonly weight_by: 'examples' | 'tokens';
-  /** Server learning rate (FedAvgM, FedAdam, FedYogi, FedAdagrad; eta in Reddi et al. 2021). > 0. @default 1 */
-  readonly server_learning_rate: number;
-  /** FedAvgM server momentum, in [0, 1). @default 0.9 */
-  readonly server_momentum: number;
-  /** FedAdam/FedYogi first-moment decay, in [0, 1). @default 0.9 */
-  readonly server_beta_1: number;
-  /** FedAdam/FedYogi second-moment decay, in [0, 1). @default 0.99 */
-  readonly server_beta_2: number;
-  /** FedAdam/FedYogi/FedAdagrad adaptivity tau (Flower's default). > 0. @default 1e-9 */
-  readonly server_tau: number;
+  /** Server learning rate (FedAvgM, FedAdam, FedYogi, FedAdagrad; eta in Reddi et al. 2021); null = the strategy's Flower default. > 0. @default null */
+  readonly server_learning_rate: number | null;
+  /** FedAvgM server momentum, in [0, 1); null = the strategy's Flower default. @default null */
+  readonly server_momentum: number | null;
+  /** FedAdam/FedYogi first-moment decay, in [0, 1); null = Flower's default. @default null */
+  readonly server_beta_1: number | null;
+  /** FedAdam/FedYogi second-moment decay, in [0, 1); null = Flower's default. @default null */
+  readonly server_beta_2: number | null;
+  /** FedAdam/FedYogi/FedAdagrad adaptivity tau; null = Flower's default. > 0. @default null */
+  readonly server_tau: number | null;
   /** FedTrimmedAvg: fraction of clients cut from each end per coordinate, in [0, 0.5). @default 0.2 */
   readonly trim_fraction: number;
   /** Krum / Multi-Krum: Byzantine clients tolerated (f). Integer >= 0. @default 1 */
@@ -305,6 +333,10 @@ export const DEFAULTS: RunConfig = deepFreeze({
   params_codec_overrides: {},
   grads_codec_overrides: {},
   error_feedback: true,
+  chunk_size_bytes: 4 * 1024 * 1024,
+  sparse_warmup_steps: 0,
+  topk_scope: 'tensor',
+  topk_selection: 'magnitude',
   workers: 2,
   port: 0,
   host: '127.0.0.1',
@@ -314,6 +346,7 @@ export const DEFAULTS: RunConfig = deepFreeze({
   on_worker_loss: 'reassign',
   mode: 'data-parallel',
   num_rounds: 10,
+  eval_every_rounds: 1,
   num_clients: -1,
   fraction_fit: 1,
   fraction_evaluate: 0,
@@ -329,11 +362,11 @@ export const DEFAULTS: RunConfig = deepFreeze({
   proximal_mu: 0,
   strategy: 'fedavg',
   weight_by: 'examples',
-  server_learning_rate: 1,
-  server_momentum: 0.9,
-  server_beta_1: 0.9,
-  server_beta_2: 0.99,
-  server_tau: 1e-9,
+  server_learning_rate: null,
+  server_momentum: null,
+  server_beta_1: null,
+  server_beta_2: null,
+  server_tau: null,
   trim_fraction: 0.2,
   num_byzantine: 1,
   num_to_keep: 0,

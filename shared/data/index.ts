@@ -19,6 +19,22 @@ export {
   type DatasetSpec,
   type FileScheme,
 } from './spec.js';
+export {
+  buildShardPlan,
+  canonicalJson,
+  DIRICHLET_MAX_TRIES,
+  SHARD_METHODS,
+  shardPlanSha256,
+  specOf,
+  verifyShardPlan,
+  type ShardClient,
+  type ShardMethod,
+  type ShardPlan,
+  type ShardPlanData,
+  type ShardPlanSpec,
+} from './shard-plan.js';
+export { shardPlanSpecOf, type ShardPlanConfig } from './shard-plan-config.js';
+export { formatShardSummary, summarizeShardPlan, type CountStats, type ShardPlanSummary } from './shard-plan-summary.js';
 export { evalCount, seededShuffle, splitTrainEval, takeFirst, type SplitOptions } from './split.js';
 export {
   tokenizeForCausalLm,

@@ -9,6 +9,9 @@ import { loadTrainEval, type DataConfig } from './prepare.js';
 import { tokenizeForCausalLm, tokenizeForClassification, type DataTokenizer } from './tokenize.js';
 import type { RawExample, TokenizedItem } from './types.js';
 
+/** Examples tokenized between two turns of the event loop. */
+const TOKENIZE_CHUNK = 100;
+
 /** The configuration keys {@link prepareRunData} reads. */
 export type RunDataConfig = DataConfig & Pick<RunConfig, 'max_length'>;
 
@@ -44,12 +47,22 @@ export interface RunData {
  */
 export async function prepareRunData(config: RunDataConfig, tokenizer: DataTokenizer, options: { baseDir?: string } = {}): Promise<RunData> {
   const data = await loadTrainEval(config, options);
-  const tokenize = (examples: readonly RawExample[]): TokenizedItem[] =>
+  const tokenizeChunk = (examples: readonly RawExample[]): TokenizedItem[] =>
     config.task === 'classification'
       ? tokenizeForClassification(examples, tokenizer, { maxLength: config.max_length, labels: data.labels })
       : tokenizeForCausalLm(examples, tokenizer, { maxLength: config.max_length });
-  const train = tokenize(data.train);
-  return { rawTrain: data.train, train, eval: tokenize(data.eval), labels: data.labels, trainSha256: digestItems(train) };
+  // In chunks with a turn of the event loop between them: a worker tokenizing thousands of examples must still
+  // answer the coordinator's pings.
+  const tokenize = async (examples: readonly RawExample[]): Promise<TokenizedItem[]> => {
+    const items: TokenizedItem[] = [];
+    for (let start = 0; start < examples.length; start += TOKENIZE_CHUNK) {
+      items.push(...tokenizeChunk(examples.slice(start, start + TOKENIZE_CHUNK)));
+      await new Promise((resolveTurn) => setImmediate(resolveTurn));
+    }
+    return items;
+  };
+  const train = await tokenize(data.train);
+  return { rawTrain: data.train, train, eval: await tokenize(data.eval), labels: data.labels, trainSha256: digestItems(train) };
 }
 
 /** SHA-256 over items' ids and labels, in order (lower-case hex). */

@@ -1,67 +1,40 @@
 /**
  * A {@link Transport} over any message socket: the part of a WebSocket connection both roles share. It
  * parses every inbound frame through `tryParseMessage`, answers a refused frame with an `error` frame and a
- * close code (see ./close-codes.ts), applies send backpressure, and reports one close event that says why.
- * It never throws into the socket's callbacks.
+ * close code (see ./close-codes.ts), and reports one close event that says why. It never throws into the
+ * socket's callbacks.
  *
- * Large frames: a frame longer than `chunkSizeBytes` goes as chunk frames (./chunking.ts) and inbound chunks
- * are reassembled under per-connection caps before the whole frame meets `parseMessage`. Sends run in order,
- * one at a time; each waits while the socket buffer is over the high-water mark, and a peer that reads nothing
- * for `sendStallTimeoutMs` (or lets `maxQueuedSendBytes` pile up) is dropped with 4005, so a stalled peer holds
- * at most about high-water mark + one chunk of this process's memory. Large frames are encoded into a
- * process-wide pool of reused buffers (at most two, each at most 256 MiB, kept after use) with tensor data
- * 8-aligned; a receiver that calls {@link SocketTransport.release} lets the next transfer reuse its memory. It does not import `ws` (shared/ must not): the coordinator
- * and worker adapters wire a `ws` WebSocket to it with {@link attachWebSocket}.
+ * Sends go through a {@link SendQueue} (./send-queue.ts: order, chunking, backpressure, stall detection: a
+ * stalled peer holds at most about high-water mark + one chunk of this process's memory). Inbound chunks and
+ * fragmented messages are reassembled under per-connection caps (./chunk-reassembler.ts) before the whole frame
+ * meets `parseMessage`; a receiver that calls {@link SocketTransport.release} once it copied a message's tensors
+ * out lets the next transfer reuse that memory. It does not import `ws` (shared/ must not): the coordinator and
+ * worker adapters wire a `ws` WebSocket to it with `attachWebSocket` (./ws-attach.ts).
  */
 import { ErrorCode, OrchestratorError, ProtocolError, errorCodeOf } from '../errors.js';
-import { decodeFrame, encodeMessage, encodeMessageInto } from '../codec.js';
+import { decodeFrame, encodeMessage } from '../codec.js';
 import type { CloseHandler, MessageHandler, Transport, TransportCloseEvent } from '../transport.js';
 import { makeErrorFrame } from './build.js';
 import { CloseCode, closeCodeForError, truncateCloseReason } from './close-codes.js';
 import type { ErrorFrame, Message } from './messages.js';
 import { MsgKind, PROTOCOL_VERSION } from './messages.js';
 import { ProtocolVersionError, tryParseDecoded, tryParseMessage, type ParseResult } from './parse.js';
+import { DEFAULT_CHUNK_SIZE_BYTES, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES, isChunkLike, parseChunkFrame, parseFragmentedChunk, type ChunkFrame } from './chunking.js';
+import { ChunkError, ChunkReassembler, type ReassemblyLimits } from './chunk-reassembler.js';
 import {
-  ChunkError,
-  ChunkReassembler,
-  DEFAULT_CHUNK_SIZE_BYTES,
-  encodeChunkFrame,
-  isChunkLike,
-  parseChunkFrame,
-  type ReassemblyLimits,
-} from './chunking.js';
+  DEFAULT_HIGH_WATER_MARK_BYTES,
+  DEFAULT_MAX_QUEUED_SEND_BYTES,
+  DEFAULT_SEND_STALL_TIMEOUT_MS,
+  SendQueue,
+  closedError,
+  type SocketSink,
+} from './send-queue.js';
 
-/** Default send high-water mark: `send` waits for the OS when more than this many bytes are queued. */
-export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+export { DEFAULT_HIGH_WATER_MARK_BYTES, DEFAULT_MAX_QUEUED_SEND_BYTES, DEFAULT_SEND_STALL_TIMEOUT_MS, type SocketSink };
+export { attachWebSocket, type WebSocketLike } from './ws-attach.js';
+
 /** Default bound on inbound messages queued while no message handler is registered. */
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1024;
-/** Default time a send may wait for the peer to read before the connection is dropped as stalled: 60 s. */
-export const DEFAULT_SEND_STALL_TIMEOUT_MS = 60_000;
-/** Default cap on bytes queued in the socket and not yet handed to the OS: 64 MiB. */
-export const DEFAULT_MAX_QUEUED_SEND_BYTES = 64 * 1024 * 1024;
-/** Largest encode buffer kept between sends (process-wide, one per concurrent large send): 256 MiB. */
-const MAX_RETAINED_SCRATCH_BYTES = 256 * 1024 * 1024;
-
-// Encode buffers reused across large sends: a fresh 100 MB buffer per frame costs ~0.3 s of page faults here.
-const scratchPool: Uint8Array[] = [];
-function takeScratch(): Uint8Array {
-  return scratchPool.pop() ?? Buffer.allocUnsafeSlow(64 * 1024);
-}
-function returnScratch(scratch: Uint8Array): void {
-  if (scratch.byteLength <= MAX_RETAINED_SCRATCH_BYTES && scratchPool.length < 2) scratchPool.push(scratch);
-}
-
-/** The socket operations a {@link SocketTransport} needs. */
-export interface SocketSink {
-  /** Writes one binary frame; `done` runs once it is handed to the OS, or with an error. */
-  send(bytes: Uint8Array, done: (err?: Error) => void): void;
-  close(code: number, reason: string): void;
-  /** Drops the connection at once, without a closing handshake. */
-  terminate(): void;
-  /** Bytes queued and not yet handed to the OS. */
-  bufferedAmount(): number;
-}
-
 /** Options of a {@link SocketTransport}. */
 export interface SocketTransportOptions {
   /** Who is on the other side, for logs. */
@@ -94,10 +67,6 @@ export interface SocketTransportOptions {
 type State = 'open' | 'closing' | 'closed';
 type Failure = NonNullable<TransportCloseEvent['error']>;
 
-function closedError(peer: string, detail: string, cause?: unknown): OrchestratorError {
-  return new OrchestratorError(ErrorCode.CONNECTION_CLOSED, `connection to ${peer} is closed: ${detail}`, { cause });
-}
-
 /** A Transport over a {@link SocketSink}; the adapter feeds it socket events through the `handle*` methods. */
 export class SocketTransport implements Transport {
   readonly peer: string;
@@ -107,22 +76,13 @@ export class SocketTransport implements Transport {
   private readonly peerRole: string;
   private readonly highWaterMarkBytes: number;
   private readonly maxQueuedMessages: number;
-  private readonly chunkSizeBytes: number;
-  private readonly sendStallTimeoutMs: number;
-  private readonly maxQueuedSendBytes: number;
   private readonly reassembler: ChunkReassembler;
-  private nextTransferId = 0;
-  /** Chunk frame buffers the socket has finished writing, reused for the next chunks. */
-  private readonly chunkBuffers: Uint8Array[] = [];
+  private readonly sendQueue: SendQueue;
   /** Reassembled frames by the message decoded from them, for {@link release}. */
   private readonly reassembled = new WeakMap<Message, Uint8Array>();
-  /** Sends run one after another, so that a chunked frame and a later small one keep their order. */
-  private sendTail: Promise<void> = Promise.resolve();
-  private pendingSends = 0;
   private readonly messageHandlers: MessageHandler[] = [];
   private readonly closeHandlers: CloseHandler[] = [];
   private readonly inbox: Message[] = [];
-  private readonly waitingSends = new Set<(err?: Error) => void>();
   /** Set when this side decided to close; wins over what the socket reports. */
   private localClose?: TransportCloseEvent;
   /** The last inbound frame, when it was an `error` frame (explains a close that follows). */
@@ -141,10 +101,17 @@ export class SocketTransport implements Transport {
     this.peerRole = options.peerRole ?? 'peer';
     this.highWaterMarkBytes = options.highWaterMarkBytes ?? DEFAULT_HIGH_WATER_MARK_BYTES;
     this.maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
-    this.chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CHUNK_SIZE_BYTES;
-    this.sendStallTimeoutMs = options.sendStallTimeoutMs ?? DEFAULT_SEND_STALL_TIMEOUT_MS;
-    this.maxQueuedSendBytes = options.maxQueuedSendBytes ?? DEFAULT_MAX_QUEUED_SEND_BYTES;
     this.reassembler = new ChunkReassembler(options.reassembly);
+    this.sendQueue = new SendQueue(sink, {
+      peer: this.peer,
+      peerRole: this.peerRole,
+      highWaterMarkBytes: this.highWaterMarkBytes,
+      chunkSizeBytes: options.chunkSizeBytes ?? DEFAULT_CHUNK_SIZE_BYTES,
+      sendStallTimeoutMs: options.sendStallTimeoutMs ?? DEFAULT_SEND_STALL_TIMEOUT_MS,
+      maxQueuedSendBytes: options.maxQueuedSendBytes ?? DEFAULT_MAX_QUEUED_SEND_BYTES,
+      isOpen: () => this.state === 'open',
+      onStall: (detail) => this.stall(detail),
+    });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
   }
 
@@ -154,89 +121,31 @@ export class SocketTransport implements Transport {
 
   send(msg: Message): Promise<void> {
     if (this.state !== 'open') return Promise.reject(closedError(this.peer, `cannot send '${msg.kind}'`));
-    // With nothing in flight the frame goes to the socket synchronously; otherwise it waits its turn.
-    const run = this.pendingSends === 0 ? this.sendNow(msg) : this.sendTail.then(() => this.sendNow(msg));
-    this.pendingSends++;
-    const done = (): void => {
-      this.pendingSends--;
-    };
-    this.sendTail = run.then(done, done);
-    return run;
+    return this.sendQueue.send(msg);
+  }
+
+  /**
+   * Changes the chunk size of later sends (a worker learns the run's from `welcome`).
+   * @throws OrchestratorError E_CONFIG_INVALID when outside [MIN_CHUNK_SIZE_BYTES, MAX_CHUNK_SIZE_BYTES].
+   */
+  setChunkSizeBytes(chunkSizeBytes: number): void {
+    if (!Number.isSafeInteger(chunkSizeBytes) || chunkSizeBytes < MIN_CHUNK_SIZE_BYTES || chunkSizeBytes > MAX_CHUNK_SIZE_BYTES) {
+      throw new OrchestratorError(
+        ErrorCode.CONFIG_INVALID,
+        `chunk size ${chunkSizeBytes} for the link to ${this.peer} is outside [${MIN_CHUNK_SIZE_BYTES}, ${MAX_CHUNK_SIZE_BYTES}] bytes`,
+      );
+    }
+    this.sendQueue.chunkSizeBytes = chunkSizeBytes;
+  }
+
+  /** The chunk size of sends, in bytes. */
+  get chunkSizeBytes(): number {
+    return this.sendQueue.chunkSizeBytes;
   }
 
   /** Inbound transfers being reassembled, and the bytes they reserve (for tests and metrics). */
   get reassemblyState(): { readonly transfers: number; readonly bytes: number } {
     return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes };
-  }
-
-  private async sendNow(msg: Message): Promise<void> {
-    if (this.state !== 'open') throw closedError(this.peer, `cannot send '${msg.kind}'`);
-    let scratch = takeScratch();
-    try {
-      const bytes = encodeMessageInto(msg, scratch);
-      if (bytes.buffer !== scratch.buffer) scratch = Buffer.from(bytes.buffer);
-      if (bytes.byteLength <= this.chunkSizeBytes) {
-        // A copy, since the scratch is reused while the socket may still hold the frame.
-        await this.writeFrame(Buffer.from(bytes), msg.kind);
-        return;
-      }
-      const count = Math.ceil(bytes.byteLength / this.chunkSizeBytes);
-      const transferId = this.nextTransferId++;
-      for (let i = 0; i < count; i++) {
-        if (this.state !== 'open') throw closedError(this.peer, `'${msg.kind}' cut after ${i} of ${count} chunks`);
-        const data = bytes.subarray(i * this.chunkSizeBytes, Math.min(bytes.byteLength, (i + 1) * this.chunkSizeBytes));
-        const into = this.chunkBuffers.pop();
-        const frame = encodeChunkFrame(transferId, i, count, bytes.byteLength, data, into);
-        const reusable = frame.buffer === into?.buffer ? into : frame.byteLength === frame.buffer.byteLength ? frame : undefined;
-        await this.writeFrame(frame, msg.kind, () => {
-          if (reusable && this.chunkBuffers.length < 4) this.chunkBuffers.push(reusable);
-        });
-      }
-    } finally {
-      returnScratch(scratch);
-    }
-  }
-
-  /**
-   * Hands one frame to the socket; resolves at once while the socket buffer is under the high-water mark,
-   * else when this frame reached the OS. A wait longer than the stall timeout, or a buffer over the queue cap,
-   * drops the connection (4005).
-   */
-  private writeFrame(bytes: Uint8Array, kind: string, written?: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let waiting = false;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (err?: Error): void => {
-        this.waitingSends.delete(settle);
-        clearTimeout(timer);
-        if (err) reject(closedError(this.peer, `'${kind}' was not sent (${err.message})`, err));
-        else resolve();
-      };
-      try {
-        this.sink.send(bytes, (err) => {
-          if (!err) written?.();
-          if (waiting) settle(err);
-        });
-      } catch (err) {
-        settle(err as Error);
-        return;
-      }
-      const queued = this.sink.bufferedAmount();
-      if (queued <= this.highWaterMarkBytes) {
-        resolve();
-        return;
-      }
-      waiting = true;
-      this.waitingSends.add(settle);
-      if (queued > this.maxQueuedSendBytes) {
-        this.stall(`${queued} bytes queued for ${this.peer}, over the cap of ${this.maxQueuedSendBytes}`);
-        return;
-      }
-      timer = setTimeout(
-        () => this.stall(`${this.peerRole} ${this.peer} read nothing for ${this.sendStallTimeoutMs} ms with ${this.sink.bufferedAmount()} bytes queued`),
-        this.sendStallTimeoutMs,
-      );
-    });
   }
 
   private stall(detail: string): void {
@@ -284,8 +193,11 @@ export class SocketTransport implements Transport {
     this.sink.terminate();
   }
 
-  /** Adapter entry point: one inbound frame. Never throws. */
-  handleFrame(data: Uint8Array, isBinary: boolean): void {
+  /**
+   * Adapter entry point: one inbound frame (`joined`: `data` came from the reassembler, to be recycled by
+   * {@link release}). Never throws.
+   */
+  handleFrame(data: Uint8Array, isBinary: boolean, joined = false): void {
     if (this.state !== 'open') return;
     try {
       if (!isBinary) {
@@ -303,16 +215,44 @@ export class SocketTransport implements Transport {
         this.handleChunk(value);
         return;
       }
-      this.handleParsed(tryParseDecoded(value));
+      const result = tryParseDecoded(value);
+      if (result.ok && joined) this.reassembled.set(result.message, data);
+      this.handleParsed(result);
     } catch (err) {
       this.failInternally(err);
     }
   }
 
-  private handleChunk(value: unknown): void {
+  /**
+   * Adapter entry point: one inbound message that arrived as WebSocket fragments (ws `binaryType`
+   * 'fragments'). A chunk frame is read without joining its fragments; another message is joined into a
+   * reassembly buffer that {@link release} hands back. Never throws.
+   */
+  handleFragments(fragments: readonly Uint8Array[], isBinary: boolean): void {
+    if (this.state !== 'open') return;
+    if (fragments.length <= 1 || !isBinary) {
+      this.handleFrame(fragments.length === 1 ? fragments[0] : Buffer.concat(fragments), isBinary);
+      return;
+    }
+    try {
+      let chunk: { head: ChunkFrame; parts: Uint8Array[] } | undefined;
+      try {
+        chunk = parseFragmentedChunk(fragments, decodeFrame);
+      } catch (err) {
+        this.handleParsed({ ok: false, error: err as ProtocolError });
+        return;
+      }
+      if (chunk) this.handleChunk(chunk.head, chunk.parts);
+      else this.handleFrame(this.reassembler.join(fragments), true, true);
+    } catch (err) {
+      this.failInternally(err);
+    }
+  }
+
+  private handleChunk(value: unknown, parts?: readonly Uint8Array[]): void {
     let whole: Uint8Array | undefined;
     try {
-      whole = this.reassembler.accept(parseChunkFrame(value));
+      whole = this.reassembler.accept(parseChunkFrame(value), parts);
     } catch (err) {
       const closeCode = err instanceof ChunkError ? err.closeCode : CloseCode.INVALID_DATA;
       const error = err as OrchestratorError;
@@ -395,7 +335,7 @@ export class SocketTransport implements Transport {
       event = { code, reason: reason || (this.socketError?.message ?? ''), initiatedLocally: false, ...(error ? { error } : {}) };
     }
     this.closeEvent = event;
-    for (const settle of [...this.waitingSends]) settle(new Error(`connection closed (${event.code})`));
+    this.sendQueue.failAll(`connection closed (${event.code})`);
     for (const handler of this.closeHandlers.splice(0)) {
       try {
         handler(event);
@@ -464,50 +404,18 @@ export class SocketTransport implements Transport {
   }
 }
 
-/** The `ws` WebSocket surface {@link attachWebSocket} uses (structural, so shared/ needs no `ws` import). */
-export interface WebSocketLike {
-  readonly bufferedAmount: number;
-  send(data: Uint8Array, cb: (err?: Error) => void): void;
-  close(code?: number, reason?: string): void;
-  terminate(): void;
-  on(event: 'message', listener: (data: unknown, isBinary: boolean) => void): unknown;
-  on(event: 'close', listener: (code: number, reason: Uint8Array) => void): unknown;
-  on(event: 'error', listener: (err: Error) => void): unknown;
-}
-
-/** ws error codes that mean the peer broke WebSocket framing, with the close code ws answers them with. */
-const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.TOO_BIG,
-  WS_ERR_INVALID_UTF8: CloseCode.INVALID_DATA,
-};
-
-function toBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  if (Array.isArray(data)) return Buffer.concat(data as Uint8Array[]);
-  return new Uint8Array(0);
+/**
+ * {@link SocketTransport.release} for any {@link Transport}: hands `msg`'s reassembly memory back when the
+ * transport is a SocketTransport, does nothing otherwise. Call it once `msg`'s tensors were copied out.
+ */
+export function releaseMessage(transport: Transport, msg: Message): void {
+  if (transport instanceof SocketTransport) transport.release(msg);
 }
 
 /**
- * Wraps an open `ws` WebSocket as a {@link SocketTransport}, listening to its `message`, `error` and `close`
- * events (an `error` listener is always attached, so a socket error never crashes the process).
+ * {@link SocketTransport.setChunkSizeBytes} for any {@link Transport} (no-op for other transports).
+ * @throws OrchestratorError E_CONFIG_INVALID when the size is out of bounds.
  */
-export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptions): SocketTransport {
-  const transport = new SocketTransport(
-    {
-      send: (bytes, done) => ws.send(bytes, done),
-      close: (code, reason) => ws.close(code, reason),
-      terminate: () => ws.terminate(),
-      bufferedAmount: () => ws.bufferedAmount,
-    },
-    options,
-  );
-  ws.on('message', (data, isBinary) => transport.handleFrame(toBytes(data), isBinary));
-  ws.on('error', (err) => {
-    const wsCode = (err as { code?: unknown }).code;
-    const closeCode = typeof wsCode === 'string' && wsCode.startsWith('WS_ERR_') ? (WS_ERROR_CLOSE_CODES[wsCode] ?? 1002) : undefined;
-    transport.handleError(err, closeCode);
-  });
-  ws.on('close', (code, reason) => transport.handleClose(code, Buffer.from(reason).toString('utf8')));
-  return transport;
+export function setChunkSize(transport: Transport, chunkSizeBytes: number): void {
+  if (transport instanceof SocketTransport) transport.setChunkSizeBytes(chunkSizeBytes);
 }

@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeTensor, encodeTensor, topkCount } from '../../../../shared/codecs/index.js';
+import { decodeTopk, encodeTopkAt, selectTopkIndices } from '../../../../shared/codecs/topk.js';
 import { mulberry32 } from '../../../../shared/random.js';
 
 function keptIndices(values: Float32Array, density: number): number[] {
@@ -54,5 +55,26 @@ describe('topk', () => {
     const back = decodeTensor(encodeTensor('d', [4], values, { codec: 'topk', density: 1 }));
     expect(Object.is(back[1], -0)).toBe(true);
     expect(Array.from(back)).toEqual(Array.from(values));
+  });
+
+  it('selectTopkIndices + encodeTopkAt choose and write exactly what encodeTensor does', () => {
+    const random = mulberry32(7);
+    for (const n of [1, 17, 5000]) {
+      const values = Float32Array.from({ length: n }, () => (random() - 0.5) * 10 ** Math.floor(random() * 6 - 3));
+      const k = topkCount(n, 0.03);
+      const indices = selectTopkIndices(Float32Array.from(values, Math.abs), k);
+      expect(Array.from(indices)).toEqual(keptIndices(values, 0.03));
+      const bytes = encodeTopkAt('t', values, indices);
+      expect(bytes).toEqual(encodeTensor('t', [n], values, { codec: 'topk', density: 0.03 }).data);
+      expect(decodeTopk('t', [n], bytes)).toEqual(decodeTensor({ name: 't', dtype: 'float32', shape: [n], data: bytes, codec: 'topk' }));
+    }
+  });
+
+  it('encodeTopkAt refuses unordered indices and non-finite kept values; selection refuses non-finite scores', () => {
+    const values = Float32Array.from([1, Number.NaN, 3]);
+    expect(() => encodeTopkAt('t', values, Uint32Array.from([2, 0]))).toThrow(/"t".*not increasing/);
+    expect(() => encodeTopkAt('t', values, Uint32Array.from([1]))).toThrow(/"t"/);
+    expect([...decodeTopk('t', [3], encodeTopkAt('t', values, Uint32Array.from([0, 2])))]).toEqual([1, 0, 3]);
+    expect(() => selectTopkIndices(Float32Array.from([1, Number.POSITIVE_INFINITY]), 1)).toThrow(/not finite/);
   });
 });

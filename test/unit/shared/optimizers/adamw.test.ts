@@ -37,6 +37,32 @@ describe('adamWStep', () => {
     expect(state.step).toBe(3);
   });
 
+  it('with a frozen second moment keeps v and its bias correction, so the step is linear in the gradient', () => {
+    const state = initAdamWState([{ name: 'w', shape: [2] }]);
+    const params = new Map([['w', Float64Array.from([0, 0])]]);
+    adamWStep(params, new Map([['w', Float64Array.from([2, -0.5])]]), state, OPTIONS, 0.1);
+    const v = state.secondMoment.get('w')!.slice();
+    const m = state.firstMoment.get('w')!.slice();
+    const before = params.get('w')!.slice();
+    adamWStep(params, new Map([['w', Float64Array.from([40, 0])]]), state, OPTIONS, 0.1, true);
+    expect([...state.secondMoment.get('w')!]).toEqual([...v]);
+    expect(state.step).toBe(2);
+    expect(state.secondMomentSteps).toBe(1);
+    const vHat = v.map((x) => x / (1 - OPTIONS.beta2));
+    [40, 0].forEach((g, i) => {
+      const mNew = OPTIONS.beta1 * m[i] + (1 - OPTIONS.beta1) * g;
+      const expected = before[i] - (0.1 * (mNew / (1 - OPTIONS.beta1 ** 2))) / (Math.sqrt(vHat[i]) + OPTIONS.epsilon);
+      expect(params.get('w')![i]).toBeCloseTo(expected, 12);
+    });
+    // A 20× larger gradient moves w[0] about 20× further than Adam's usual lr-sized step would.
+    expect(before[0] - params.get('w')![0]).toBeGreaterThan(1);
+  });
+
+  it('refuses to step with a second moment frozen before any update estimated it', () => {
+    const state = initAdamWState([{ name: 'w', shape: [1] }]);
+    expect(() => adamWStep(new Map([['w', new Float64Array(1)]]), new Map([['w', Float64Array.from([1])]]), state, OPTIONS, 0.1, true)).toThrow(/frozen/);
+  });
+
   it('names the tensor when a gradient is missing', () => {
     const state = initAdamWState([{ name: 'w', shape: [1] }]);
     expect(() => adamWStep(new Map([['w', new Float64Array(1)]]), new Map(), state, OPTIONS, 0.1)).toThrow(/"w"/);

@@ -1,0 +1,384 @@
+/**
+ * Federated rounds over the worker pool (DESIGN §2, Flower semantics): each round the strategy samples clients,
+ * the trainer sends each its `fit_request` (the global parameters as a delta against what its worker holds, its
+ * examples, the round's local-training config) and collects updates until every sampled client has answered or
+ * the round's deadline passes. A result that arrives after the deadline, or names another round, is stale and
+ * never counted; a client that fails or times out is a failure the strategy sees as data. If fewer than
+ * `minCompletionRate` of the sampled clients delivered, the round is skipped and the global model stays as it was.
+ */
+import type { TokenizedItem } from '../../shared/data/types.js';
+import type { ClientData, LocalTrainingConfig, ShippedExamples } from '../../shared/protocol/messages.js';
+import { MsgKind } from '../../shared/protocol/messages.js';
+import { float32Blob, int32Blob, validateTensors } from '../../shared/codec.js';
+import { ParamSync, type IsLossless, type ParamUpdate, type TensorEncoder } from '../../shared/param-sync.js';
+import type { NamedTensors, TensorSpec } from '../../shared/tensors.js';
+import { ErrorCode, OrchestratorError, TimeoutError, WorkerLostError, errorCodeOf } from '../../shared/errors.js';
+import type { BatchStats, Task } from '../../shared/model/types.js';
+import { collateBatch, mixSeeds, sequentialBatchIndices } from '../../shared/data/index.js';
+import { batchToWire } from '../../shared/protocol/batch.js';
+import { addStats, EMPTY_STATS } from '../aggregation.js';
+import type { WorkerRegistry } from '../registry.js';
+import type { WorkerSession } from '../worker-session.js';
+import type { ClientFailure, ClientUpdate, EvaluateResult } from './types.js';
+import { PinnedClients, placeVirtualClients } from './client-placement.js';
+import type { Strategy } from './strategy.js';
+import type { RoundMetrics } from './types.js';
+import { mulberry32 } from '../../shared/random.js';
+
+/** One client of the shard plan: its id and its examples (indices into the training set). */
+export interface PlannedClient {
+  readonly id: string;
+  readonly indices: readonly number[];
+  /** Its federated-evaluation examples (indices into the evaluation set). @default none */
+  readonly evalIndices?: readonly number[];
+}
+
+/** How the trainer runs rounds. */
+export interface FederatedTrainerOptions {
+  readonly manifest: readonly TensorSpec[];
+  readonly clients: readonly PlannedClient[];
+  /** One client per worker (a real deployment) or virtual clients placed each round (a simulation). */
+  readonly placement: 'pinned' | 'virtual';
+  /** `local`: clients index the training set they prepared themselves; `ship`: their examples travel in the request. */
+  readonly delivery: 'local' | 'ship';
+  /** The training and evaluation sets, as the coordinator prepared them (shipped from, and sized from). */
+  readonly train: readonly TokenizedItem[];
+  readonly eval: readonly TokenizedItem[];
+  /** The initial global trainable values (float32, every manifest tensor). */
+  readonly initial: NamedTensors;
+  /** Seeds client sampling (mixed with the round number). */
+  readonly seed: number;
+  /** The round's local-training config for one client (seed, epochs, optimizer...); `proximalMu` and `frozen` come from the strategy. */
+  readonly localConfig: (round: number, clientId: string) => Omit<LocalTrainingConfig, 'frozen' | 'proximalMu'>;
+  readonly roundTimeoutMs: number;
+  readonly minCompletionRate: number;
+  readonly minAvailableClients: number;
+  /** Examples per forward pass in federated evaluation. */
+  readonly evalBatchSize: number;
+  readonly encodeParam?: TensorEncoder;
+  readonly isParamLossless?: IsLossless;
+}
+
+/** What happened in one round. */
+export interface RoundReport {
+  readonly round: number;
+  readonly sampled: number;
+  readonly completed: number;
+  /** Clients whose updates were received in time, in plan order. */
+  readonly completedClients: readonly string[];
+  readonly failures: readonly ClientFailure[];
+  /** Late (an earlier round's, arrived during this one) or mismatched results thrown away. */
+  readonly stale: number;
+  readonly aggregated: boolean;
+  /** Example-weighted mean of the clients' local training losses (NaN when none delivered). */
+  readonly trainLoss: number;
+  readonly numExamples: number;
+  readonly wallMs: number;
+  /** Sum over clients of their workers' reported compute time. */
+  readonly clientComputeMs: number;
+  /** Longest total compute time any one worker spent on this round's clients. */
+  readonly busiestWorkerComputeMs: number;
+  readonly paramBytes: number;
+  readonly updateBytes: number;
+  readonly metrics: RoundMetrics;
+}
+
+/**
+ * Runs federated rounds on the registry's workers against one strategy. The strategy owns the global model;
+ * the trainer owns the schedule, the wire and the deadline.
+ */
+export class FederatedTrainer {
+  private readonly paramSync: ParamSync;
+  private readonly pinned?: PinnedClients;
+  private readonly clientsById: Map<string, PlannedClient>;
+  /** The global trainable values, float64 masters (the strategy returns new values for the tensors it aggregates). */
+  private readonly global = new Map<string, Float64Array>();
+  /** Global-model version: bumped by every aggregated round (what ParamSync mirrors are keyed on). */
+  private version = 0;
+  private traffic = { paramBytes: 0, updateBytes: 0 };
+
+  constructor(
+    private readonly registry: WorkerRegistry,
+    private readonly strategy: Strategy,
+    private readonly options: FederatedTrainerOptions,
+  ) {
+    this.paramSync = new ParamSync(options.manifest, options.encodeParam ?? float32Blob, options.isParamLossless ?? (() => true));
+    this.clientsById = new Map(options.clients.map((c) => [c.id, c]));
+    if (options.placement === 'pinned') this.pinned = new PinnedClients(options.clients.map((c) => c.id));
+    for (const spec of options.manifest) this.global.set(spec.name, Float64Array.from(options.initial.get(spec.name)!));
+  }
+
+  /** The global trainable values in float32, as workers receive them (fresh arrays). */
+  globalFloat32(): NamedTensors {
+    return new Map([...this.global].map(([name, values]) => [name, Float32Array.from(values)]));
+  }
+
+  /** Global-model version (the number of aggregated rounds so far). */
+  get modelVersion(): number {
+    return this.version;
+  }
+
+  /**
+   * One training round.
+   * @throws OrchestratorError E_NO_WORKERS when fewer than `minAvailableClients` clients are available
+   */
+  async fitRound(round: number): Promise<RoundReport> {
+    const started = performance.now();
+    this.traffic = { paramBytes: 0, updateBytes: 0 };
+    const available = this.availableClients();
+    const plan = this.strategy.configureFit(round, [...available.keys()], this.rng(round, 'fit'));
+    const sampled = [...plan.clients];
+    const frozen = this.strategy.frozenTensors;
+    const trained = this.strategy.aggregatedTensors;
+    const global = this.globalFloat32();
+    const deadline = performance.now() + this.options.roundTimeoutMs;
+    const results: ClientUpdate[] = [];
+    const failures: ClientFailure[] = [];
+    const computeByWorker = new Map<string, number>();
+    let stale = 0;
+    let clientComputeMs = 0;
+    const staleBefore = this.staleReplies();
+
+    await Promise.all(
+      [...this.placeRound(sampled, available)].map(async ([worker, clientIds]) => {
+        await Promise.all(
+          clientIds.map(async (clientId) => {
+            const client = this.clientsById.get(clientId)!;
+            try {
+              const reply = await worker.request(
+                {
+                  kind: MsgKind.FIT_REQUEST,
+                  round,
+                  clientId,
+                  ...this.paramsFor(worker, global),
+                  data: this.clientData(client.indices, this.options.train),
+                  config: { ...this.options.localConfig(round, clientId), proximalMu: plan.config.proximal_mu, ...(frozen.length ? { frozen } : {}) },
+                },
+                MsgKind.FIT_RESULT,
+                Math.max(1, deadline - performance.now()),
+              );
+              this.traffic.updateBytes += reply.delta.reduce((n, b) => n + b.data.byteLength, 0);
+              if (reply.round !== round || reply.clientId !== clientId) {
+                stale++;
+                return;
+              }
+              // The gate before anything touches the global model: names, shapes, dtypes and finite values.
+              const deltas = validateTensors(reply.delta, trained);
+              if (!Number.isFinite(reply.trainLoss)) {
+                throw new OrchestratorError(ErrorCode.TENSOR_NON_FINITE, `client ${clientId} reported a non-finite training loss (${reply.trainLoss})`);
+              }
+              results.push({ clientId, deltas, numExamples: reply.numExamples, numTokens: reply.numTokens, metrics: { train_loss: reply.trainLoss } });
+              clientComputeMs += reply.computeMs;
+              computeByWorker.set(worker.id, (computeByWorker.get(worker.id) ?? 0) + reply.computeMs);
+            } catch (err) {
+              if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
+              const code = err instanceof TimeoutError ? 'E_TIMEOUT' : errorCodeOf(err);
+              failures.push({ clientId, code, message: (err as Error).message });
+            }
+          }),
+        );
+      }),
+    );
+
+    // Replies to earlier rounds' timed-out requests that arrived during this one.
+    stale += this.staleReplies() - staleBefore;
+    // Aggregate in plan order whatever order replies arrived in: the same inputs give the same model.
+    results.sort((a, b) => sampled.indexOf(a.clientId) - sampled.indexOf(b.clientId));
+    const completion = sampled.length === 0 ? 0 : results.length / sampled.length;
+    const aggregated = results.length > 0 && completion >= this.options.minCompletionRate;
+    let metrics: RoundMetrics = {};
+    if (aggregated) {
+      const aggregate = this.strategy.aggregateFit(round, results, failures, this.global);
+      if (aggregate.residuals.length > 0) {
+        throw new OrchestratorError(ErrorCode.CONFIG_INVALID, 'lora_aggregation "exact" needs residuals folded into the workers\' base weights, which runs do not do yet');
+      }
+      for (const [name, values] of aggregate.values) this.global.set(name, values);
+      metrics = aggregate.metrics;
+      this.version++;
+    }
+    const numExamples = results.reduce((n, r) => n + r.numExamples, 0);
+    const trainLoss = results.reduce((sum, r) => sum + (r.metrics?.train_loss ?? 0) * r.numExamples, 0) / numExamples;
+    return {
+      round,
+      sampled: sampled.length,
+      completed: results.length,
+      completedClients: results.map((r) => r.clientId),
+      failures,
+      stale,
+      aggregated,
+      trainLoss,
+      numExamples,
+      wallMs: performance.now() - started,
+      clientComputeMs,
+      busiestWorkerComputeMs: Math.max(0, ...computeByWorker.values()),
+      ...this.traffic,
+      metrics,
+    };
+  }
+
+  /** Federated evaluation: the global model on sampled clients' own evaluation examples. */
+  async evaluateRound(round: number): Promise<{ results: EvaluateResult[]; failures: ClientFailure[]; metrics: RoundMetrics }> {
+    const available = this.availableClients();
+    const withEvalData = [...available.keys()].filter((id) => (this.clientsById.get(id)!.evalIndices?.length ?? 0) > 0);
+    const sampled = this.strategy.configureEvaluate(round, withEvalData, this.rng(round, 'evaluate')).clients;
+    if (sampled.length === 0) return { results: [], failures: [], metrics: {} };
+    const global = this.globalFloat32();
+    const deadline = performance.now() + this.options.roundTimeoutMs;
+    const results: EvaluateResult[] = [];
+    const failures: ClientFailure[] = [];
+    await Promise.all(
+      [...this.placeRound(sampled, available)].flatMap(([worker, clientIds]) =>
+        clientIds.map(async (clientId) => {
+          try {
+            const reply = await worker.request(
+              {
+                kind: MsgKind.CLIENT_EVAL_REQUEST,
+                round,
+                clientId,
+                ...this.paramsFor(worker, global),
+                data: this.clientData(this.clientsById.get(clientId)!.evalIndices!, this.options.eval),
+                batchSize: this.options.evalBatchSize,
+              },
+              MsgKind.CLIENT_EVAL_RESULT,
+              Math.max(1, deadline - performance.now()),
+            );
+            if (reply.round !== round || reply.clientId !== clientId) return;
+            results.push(toEvaluateResult(clientId, reply.stats));
+          } catch (err) {
+            if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
+            failures.push({ clientId, code: err instanceof TimeoutError ? 'E_TIMEOUT' : errorCodeOf(err), message: (err as Error).message });
+          }
+        }),
+      ),
+    );
+    results.sort((a, b) => a.clientId.localeCompare(b.clientId));
+    const metrics = results.some((r) => r.numExamples > 0) ? this.strategy.aggregateEvaluate(round, results, failures).metrics : { eval_num_failures: failures.length };
+    return { results, failures, metrics };
+  }
+
+  /**
+   * Centralized evaluation of the global model on the held-out set: batches spread over the ready workers; a
+   * worker that fails hands its remaining batches to the others.
+   * @throws OrchestratorError E_NO_WORKERS when every worker failed
+   */
+  async evaluateCentrally(examples: readonly TokenizedItem[], batchSize: number, padId: number, task: Task): Promise<BatchStats> {
+    const global = this.globalFloat32();
+    const pending = sequentialBatchIndices(examples.length, batchSize);
+    const failed = new Set<WorkerSession>();
+    let total: BatchStats = EMPTY_STATS;
+    let lastError: Error | undefined;
+    const drain = async (worker: WorkerSession): Promise<void> => {
+      for (let indices = pending.shift(); indices !== undefined; indices = pending.shift()) {
+        const batch = collateBatch(indices.map((i) => examples[i]), { task, padId });
+        try {
+          const reply = await worker.request(
+            { kind: MsgKind.EVAL_REQUEST, step: this.version, ...this.paramsFor(worker, global), batch: batchToWire(batch) },
+            MsgKind.EVAL_RESULT,
+            this.options.roundTimeoutMs,
+          );
+          total = addStats(total, reply.stats);
+        } catch (err) {
+          this.paramSync.forget(worker.id);
+          pending.unshift(indices);
+          failed.add(worker);
+          lastError = err as Error;
+          return;
+        }
+      }
+    };
+    while (pending.length > 0) {
+      const workers = this.registry.ready().filter((w) => !failed.has(w));
+      if (workers.length === 0) {
+        throw new OrchestratorError(ErrorCode.NO_WORKERS, `no worker left to evaluate on${lastError ? `; last error: ${lastError.message}` : ''}`, { cause: lastError });
+      }
+      await Promise.all(workers.map(drain));
+    }
+    return total;
+  }
+
+  /** The seeded generator of one round's sampling (fit and evaluate draw from separate streams). */
+  private rng(round: number, purpose: 'fit' | 'evaluate') {
+    return mulberry32(mixSeeds(this.options.seed, round, purpose === 'fit' ? 0xf17 : 0xe7a1));
+  }
+
+  /**
+   * The parameter update bringing `worker` to the current global version: nothing when it holds it already
+   * (every client after the first on a worker), a delta or a full sync otherwise.
+   */
+  paramsFor(worker: WorkerSession, global: NamedTensors): ParamUpdate {
+    const update = this.paramSync.updateFor(worker.id, this.version, global);
+    this.traffic.paramBytes += [...(update.params ?? []), ...(update.paramsDelta ?? [])].reduce((n, b) => n + b.data.byteLength, 0);
+    return update;
+  }
+
+  private staleReplies(): number {
+    return this.registry.all().reduce((n, session) => n + session.staleReplies, 0);
+  }
+
+  /** Available clients and, for pinned clients, their workers. */
+  private availableClients(): Map<string, WorkerSession | undefined> {
+    const ready = this.registry.ready();
+    let available: Map<string, WorkerSession | undefined>;
+    if (this.pinned) {
+      const byId = new Map<string, WorkerSession>(ready.map((w) => [w.id, w]));
+      available = new Map([...this.pinned.refresh(ready.map((w) => w.id))].map(([clientId, workerId]) => [clientId, byId.get(workerId)]));
+    } else {
+      available = new Map(ready.length > 0 ? this.options.clients.map((c) => [c.id, undefined]) : []);
+    }
+    if (available.size < this.options.minAvailableClients) {
+      throw new OrchestratorError(
+        ErrorCode.NO_WORKERS,
+        `only ${available.size} client(s) available, min_available_clients is ${this.options.minAvailableClients} (${ready.length} worker(s) ready)`,
+      );
+    }
+    return available;
+  }
+
+  /** Worker → its clients for this round. */
+  private placeRound(sampled: readonly string[], available: Map<string, WorkerSession | undefined>): Map<WorkerSession, string[]> {
+    const out = new Map<WorkerSession, string[]>();
+    if (this.pinned) {
+      for (const clientId of sampled) {
+        const worker = available.get(clientId)!;
+        out.set(worker, [...(out.get(worker) ?? []), clientId]);
+      }
+      return out;
+    }
+    const workers = this.registry.ready();
+    const byId = new Map<string, WorkerSession>(workers.map((w) => [w.id, w]));
+    const loads = sampled.map((clientId) => ({ clientId, work: this.clientsById.get(clientId)!.indices.length }));
+    for (const [workerId, clientIds] of placeVirtualClients(loads, workers.map((w) => w.id))) {
+      if (clientIds.length > 0) out.set(byId.get(workerId)!, clientIds);
+    }
+    return out;
+  }
+
+  private clientData(indices: readonly number[], dataset: readonly TokenizedItem[]): ClientData {
+    if (this.options.delivery === 'local') return { indices };
+    return { examples: shipExamples(indices.map((i) => dataset[i])) };
+  }
+}
+
+/** Tokenized examples packed for the wire (`data_delivery: ship`). */
+export function shipExamples(items: readonly TokenizedItem[]): ShippedExamples {
+  const total = items.reduce((n, item) => n + item.ids.length, 0);
+  const tokenIds = new Int32Array(total);
+  const lengths = new Int32Array(items.length);
+  let offset = 0;
+  items.forEach((item, i) => {
+    tokenIds.set(item.ids, offset);
+    offset += item.ids.length;
+    lengths[i] = item.ids.length;
+  });
+  const hasLabels = items.length > 0 && items.every((item) => item.label !== undefined);
+  return {
+    tokenIds: int32Blob('tokenIds', [total], tokenIds),
+    lengths: int32Blob('lengths', [items.length], lengths),
+    ...(hasLabels ? { labels: int32Blob('labels', [items.length], Int32Array.from(items, (item) => item.label!)) } : {}),
+  };
+}
+
+function toEvaluateResult(clientId: string, stats: BatchStats): EvaluateResult {
+  const items = Math.max(1, stats.numLossItems);
+  return { clientId, numExamples: stats.numSamples, loss: stats.lossSum / items, accuracy: stats.numCorrect / items };
+}

@@ -1,0 +1,196 @@
+/**
+ * The send side of a {@link SocketTransport}: frames go out in order, one message at a time, with
+ * backpressure. A frame is encoded as segments (`encodeMessageSegments`: the structure, then each large
+ * tensor's bytes as a view of the caller's array) and never packed whole: a frame up to `chunkSizeBytes` goes
+ * as one WebSocket message, a longer one as chunk frames (./chunking.ts) whose data are views of those
+ * segments. Each message is handed to the socket as WebSocket fragments of at most
+ * {@link WS_FRAGMENT_BYTES}, so the receiver's `ws` never joins a multi-megabyte frame into fresh memory
+ * (it hands the fragments over; the transport copies them once, into a reused reassembly buffer).
+ *
+ * Backpressure: each write resolves at once while the socket buffer is under the high-water mark, else when
+ * it reached the OS; a wait past `sendStallTimeoutMs`, or a buffer over `maxQueuedSendBytes`, reports a stall
+ * (the transport drops the peer with 4005). A send resolves only once the socket has taken all its bytes,
+ * since they are views of the caller's tensors: do not mutate those until the send resolves.
+ */
+import { ErrorCode, OrchestratorError } from '../errors.js';
+import { encodeMessageSegments } from '../codec.js';
+import type { Message } from './messages.js';
+import { crc32Of, encodeChunkHeader } from './chunking.js';
+
+/** Default send high-water mark: `send` waits for the OS when more than this many bytes are queued. */
+export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
+/** Default time a send may wait for the peer to read before the connection is dropped as stalled: 60 s. */
+export const DEFAULT_SEND_STALL_TIMEOUT_MS = 60_000;
+/** Default cap on bytes queued in the socket and not yet handed to the OS: 64 MiB. */
+export const DEFAULT_MAX_QUEUED_SEND_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest WebSocket fragment a sender writes: 32 KiB. The receiver's socket reads 64 KiB at a time; a
+ * fragment that straddles two reads is joined by `ws` into a fresh buffer of its size, which stays cheap (heap,
+ * not fresh pages) at this size and is rare enough, while the per-fragment overhead stays small.
+ */
+export const WS_FRAGMENT_BYTES = 32 * 1024;
+
+/** The socket operations a {@link SocketTransport} needs. */
+export interface SocketSink {
+  /** Writes one binary frame; `done` runs once it is handed to the OS, or with an error. */
+  send(bytes: Uint8Array, done: (err?: Error) => void): void;
+  /**
+   * Writes one binary message as WebSocket fragments, in one synchronous burst; `done` runs once the last is
+   * handed to the OS, or with an error. Optional: without it, the parts are joined and sent with `send`.
+   */
+  sendFragments?(parts: readonly Uint8Array[], done: (err?: Error) => void): void;
+  close(code: number, reason: string): void;
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(): void;
+  /** Bytes queued and not yet handed to the OS. */
+  bufferedAmount(): number;
+}
+
+/** Settings of a {@link SendQueue}. */
+export interface SendQueueOptions {
+  readonly peer: string;
+  readonly peerRole: string;
+  readonly highWaterMarkBytes: number;
+  /** Initial chunk size; {@link SendQueue.chunkSizeBytes} changes it for later sends. */
+  readonly chunkSizeBytes: number;
+  readonly sendStallTimeoutMs: number;
+  readonly maxQueuedSendBytes: number;
+  /** Whether the connection still takes sends. */
+  readonly isOpen: () => boolean;
+  /** Called once the peer is taken as stalled, with what happened; it must close the connection. */
+  readonly onStall: (detail: string) => void;
+}
+
+/** An error for a send on (or cut by) a closed connection. */
+export function closedError(peer: string, detail: string, cause?: unknown): OrchestratorError {
+  return new OrchestratorError(ErrorCode.CONNECTION_CLOSED, `connection to ${peer} is closed: ${detail}`, { cause });
+}
+
+/** Splits `parts` into views of at most {@link WS_FRAGMENT_BYTES} (no copy). */
+function fragment(parts: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const part of parts) {
+    for (let at = 0; at < part.byteLength; at += WS_FRAGMENT_BYTES) out.push(part.subarray(at, Math.min(part.byteLength, at + WS_FRAGMENT_BYTES)));
+  }
+  return out;
+}
+
+/** Ordered, backpressured sends over one {@link SocketSink}. */
+export class SendQueue {
+  private nextTransferId = 0;
+  /** Sends run one after another, so that a chunked frame and a later small one keep their order. */
+  private sendTail: Promise<void> = Promise.resolve();
+  private pendingSends = 0;
+  private readonly waitingSends = new Set<(err?: Error) => void>();
+  /** A frame whose encoding is longer goes as chunk frames of at most this many data bytes. */
+  chunkSizeBytes: number;
+
+  constructor(
+    private readonly sink: SocketSink,
+    private readonly options: SendQueueOptions,
+  ) {
+    this.chunkSizeBytes = options.chunkSizeBytes;
+  }
+
+  /** Queues `msg`; resolves once the socket took all its bytes. @throws OrchestratorError E_CONNECTION_CLOSED */
+  send(msg: Message): Promise<void> {
+    // With nothing in flight the frame goes to the socket synchronously; otherwise it waits its turn.
+    const run = this.pendingSends === 0 ? this.sendNow(msg) : this.sendTail.then(() => this.sendNow(msg));
+    this.pendingSends++;
+    const done = (): void => {
+      this.pendingSends--;
+    };
+    this.sendTail = run.then(done, done);
+    return run;
+  }
+
+  /** Fails every send waiting on the socket (the connection closed). */
+  failAll(detail: string): void {
+    for (const settle of [...this.waitingSends]) settle(new Error(detail));
+  }
+
+  private async sendNow(msg: Message): Promise<void> {
+    const { peer } = this.options;
+    const chunkSizeBytes = this.chunkSizeBytes;
+    if (!this.options.isOpen()) throw closedError(peer, `cannot send '${msg.kind}'`);
+    const segments = encodeMessageSegments(msg);
+    let total = 0;
+    for (const s of segments) total += s.byteLength;
+    if (total <= chunkSizeBytes) {
+      // Only views of the caller's tensors (more than one segment) must be written out before resolving.
+      await this.write(segments, msg.kind, segments.length > 1);
+      return;
+    }
+    const count = Math.ceil(total / chunkSizeBytes);
+    const transferId = this.nextTransferId++;
+    let seg = 0;
+    let segAt = 0;
+    for (let i = 0; i < count; i++) {
+      if (!this.options.isOpen()) throw closedError(peer, `'${msg.kind}' cut after ${i} of ${count} chunks`);
+      const parts: Uint8Array[] = [];
+      let crc = 0;
+      let need = Math.min(chunkSizeBytes, total - i * chunkSizeBytes);
+      const dataBytes = need;
+      while (need > 0) {
+        const s = segments[seg];
+        const take = Math.min(need, s.byteLength - segAt);
+        const part = s.subarray(segAt, segAt + take);
+        crc = crc32Of(part, crc);
+        parts.push(part);
+        need -= take;
+        segAt += take;
+        if (segAt === s.byteLength) {
+          seg++;
+          segAt = 0;
+        }
+      }
+      parts.unshift(encodeChunkHeader(transferId, i, count, total, crc, dataBytes));
+      await this.write(parts, msg.kind, i === count - 1);
+    }
+  }
+
+  /**
+   * Hands one message (the concatenation of `parts`) to the socket; resolves at once while the socket buffer
+   * is under the high-water mark and `untilWritten` is false, else when the message reached the OS. A wait
+   * longer than the stall timeout, or a buffer over the queue cap, reports a stall.
+   */
+  private write(parts: readonly Uint8Array[], kind: string, untilWritten: boolean): Promise<void> {
+    const { peer, peerRole, highWaterMarkBytes, maxQueuedSendBytes, sendStallTimeoutMs } = this.options;
+    return new Promise<void>((resolve, reject) => {
+      let waiting = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (err?: Error): void => {
+        this.waitingSends.delete(settle);
+        clearTimeout(timer);
+        if (err) reject(closedError(peer, `'${kind}' was not sent (${err.message})`, err));
+        else resolve();
+      };
+      const done = (err?: Error): void => {
+        if (waiting) settle(err);
+      };
+      try {
+        if (parts.length === 1 && parts[0].byteLength <= WS_FRAGMENT_BYTES) this.sink.send(parts[0], done);
+        else if (this.sink.sendFragments) this.sink.sendFragments(fragment(parts), done);
+        else this.sink.send(parts.length === 1 ? parts[0] : Buffer.concat(parts), done);
+      } catch (err) {
+        settle(err as Error);
+        return;
+      }
+      const queued = this.sink.bufferedAmount();
+      if (queued <= highWaterMarkBytes && (!untilWritten || queued === 0)) {
+        resolve();
+        return;
+      }
+      waiting = true;
+      this.waitingSends.add(settle);
+      if (queued > maxQueuedSendBytes) {
+        this.options.onStall(`${queued} bytes queued for ${peer}, over the cap of ${maxQueuedSendBytes}`);
+        return;
+      }
+      timer = setTimeout(
+        () => this.options.onStall(`${peerRole} ${peer} read nothing for ${sendStallTimeoutMs} ms with ${this.sink.bufferedAmount()} bytes queued`),
+        sendStallTimeoutMs,
+      );
+    });
+  }
+}

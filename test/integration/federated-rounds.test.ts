@@ -1,0 +1,115 @@
+/**
+ * Federated rounds end to end over real WebSockets on loopback: the round engine, the strategy, local training on
+ * workers, centralized evaluation, and the FedAvg invariant (one client, one local SGD step = one SGD step of the
+ * same batch computed independently in one process).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareRun, runCoordinator, type RunResult } from '../../coordinator/run.js';
+import type { RunConfig } from '../../shared/config.js';
+import { collateBatch } from '../../shared/data/index.js';
+import { TaskModel } from '../../shared/model/task-model.js';
+import { selectBackend, type BackendReport } from '../../worker/backend.js';
+import { connectWithRetry } from '../../worker/transport-ws.js';
+import { runWorkerSession, type WorkerOutcome } from '../../worker/worker-runtime.js';
+import { dpConfig, makeDpFixture, maxRelativeDifference, type DpFixture } from '../helpers/dp-fixture.js';
+
+let fixture: DpFixture;
+let backend: BackendReport;
+
+beforeAll(async () => {
+  fixture = await makeDpFixture();
+  backend = await selectBackend('auto');
+});
+
+/** Runs the coordinator with `numWorkers` in-process workers over loopback WebSockets. */
+async function runWithWorkers(config: RunConfig, numWorkers: number): Promise<{ result: RunResult; outcomes: WorkerOutcome[] }> {
+  const sessions: Promise<WorkerOutcome>[] = [];
+  const result = await runCoordinator(config, {
+    log: () => undefined,
+    onListening: (url) => {
+      for (let i = 0; i < numWorkers; i++) {
+        sessions.push(connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined })));
+      }
+    },
+  });
+  return { result, outcomes: await Promise.all(sessions) };
+}
+
+function metricsOf(outputDir: string): Record<string, unknown>[] {
+  return readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+}
+
+describe('federated rounds over WebSockets', () => {
+  it('FedAvg with one client, one local SGD step on its whole shard equals one SGD step computed in one process', async () => {
+    const config = dpConfig(fixture, 1, {
+      mode: 'federated',
+      num_rounds: 1,
+      min_fit_clients: 1,
+      min_available_clients: 1,
+      client_optimizer: 'sgd',
+      local_steps: 1,
+      per_device_train_batch_size: 64,
+      learning_rate: 0.5,
+      weight_decay: 0,
+      max_grad_norm: 0,
+      warmup_steps: 0,
+    });
+    const { result, outcomes } = await runWithWorkers(config, 1);
+    expect(outcomes.map((o) => o.kind)).toEqual(['stopped']);
+
+    const prepared = await prepareRun(config);
+    const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+    try {
+      model.setTrainable(prepared.initial);
+      const batch = collateBatch(prepared.train, { task: config.task, padId: prepared.loaded.tokenizer.padId });
+      const { grads, stats } = model.computeGradients(batch);
+      const expected = new Map([...prepared.initial].map(([name, w]) => {
+        const g = grads.get(name)!;
+        return [name, Float32Array.from(w, (v, i) => v - (config.learning_rate * g[i]) / stats.numLossItems)];
+      }));
+      expect(maxRelativeDifference(expected, prepared.initial)).toBeGreaterThan(1e-3);
+      expect(maxRelativeDifference(result.params, expected)).toBeLessThan(1e-5);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('runs rounds of sampled virtual clients on two workers, evaluates centrally and on clients, and records the shard plan', async () => {
+    const config = dpConfig(fixture, 2, {
+      mode: 'federated',
+      num_rounds: 3,
+      num_clients: 4,
+      fraction_fit: 0.5,
+      fraction_evaluate: 0.5,
+      min_fit_clients: 2,
+      min_evaluate_clients: 2,
+      min_available_clients: 2,
+      partition: 'dirichlet',
+      dirichlet_alpha: 5,
+      local_epochs: 1,
+    });
+    const { result, outcomes } = await runWithWorkers(config, 2);
+    expect(outcomes.map((o) => o.kind)).toEqual(['stopped', 'stopped']);
+    expect(result.steps).toBe(3);
+    const records = metricsOf(result.outputDir);
+    const rounds = records.filter((r) => r.event === 'round');
+    expect(rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+    for (const round of rounds) {
+      expect(round.sampled).toBe(2);
+      expect(round.completed).toBe(2);
+      expect(round.aggregated).toBe(true);
+      expect(Number.isFinite(round.train_loss)).toBe(true);
+    }
+    const federatedEvals = records.filter((r) => r.event === 'federated_eval');
+    expect(federatedEvals).toHaveLength(3);
+    expect((federatedEvals[0].per_client as unknown[]).length).toBe(2);
+    expect(records.filter((r) => r.event === 'eval')).toHaveLength(3);
+    const manifest = JSON.parse(readFileSync(join(result.outputDir, 'manifest.json'), 'utf8'));
+    expect(manifest.shard_plan.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.shard_plan.plan.clients).toHaveLength(4);
+    const { initial } = await prepareRun(config);
+    expect(maxRelativeDifference(result.params, initial)).toBeGreaterThan(1e-3);
+  });
+});

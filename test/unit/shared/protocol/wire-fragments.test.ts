@@ -1,0 +1,222 @@
+/**
+ * The zero-copy wire path: frames encoded as segments (tensor bytes as views), chunk frames sent and received as
+ * WebSocket fragments without joining them, reassembly from parts, the chunk size a run sets, and `release` of
+ * messages joined from fragments. Real loopback sockets; raw `ws` clients to look at what goes on the wire.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { startWsServer, type ServerConnection, type WsServer } from '../../../../coordinator/transport-ws.js';
+import { blobToFloat32, decodeFrame, encodeMessageInto, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
+import { ErrorCode } from '../../../../shared/errors.js';
+import { compileConfig } from '../../../../shared/config/compile.js';
+import { makeMessage } from '../../../../shared/protocol/build.js';
+import {
+  ChunkError,
+  ChunkReassembler,
+  crc32Of,
+  encodeChunkHeader,
+  MAX_CHUNK_SIZE_BYTES,
+  MIN_CHUNK_SIZE_BYTES,
+  parseFragmentedChunk,
+} from '../../../../shared/protocol/chunking.js';
+import type { Message } from '../../../../shared/protocol/messages.js';
+import { SUBPROTOCOL } from '../../../../shared/protocol/messages.js';
+import { WS_FRAGMENT_BYTES } from '../../../../shared/protocol/send-queue.js';
+import { SocketTransport, releaseMessage, setChunkSize } from '../../../../shared/protocol/socket-transport.js';
+import type { Transport } from '../../../../shared/transport.js';
+import { connectWs } from '../../../../worker/transport-ws.js';
+
+const servers: WsServer[] = [];
+const clients: WebSocket[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.terminate();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+function gradResult(n: number, seed = 0): Message {
+  const values = Float32Array.from({ length: n }, (_, i) => Math.sin(i + seed));
+  const stats = { lossSum: 1, numSamples: 1, numLossItems: 1, numTokens: 1, numCorrect: 0 };
+  return makeMessage('grad_result', { replyTo: 'r1', step: 3, grads: [float32Blob('w', [n], values)], stats, computeMs: 1 });
+}
+
+function join(parts: readonly Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+/** Byte equality without vitest's element-by-element diff (slow on large arrays). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function floatBytes(m: Message): Uint8Array {
+  if (m.kind !== 'grad_result') throw new Error(`expected grad_result, got ${m.kind}`);
+  const v = blobToFloat32(m.grads[0]);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function nextMessage(t: Transport): Promise<Message> {
+  return new Promise((resolve) => {
+    const off = t.onMessage((m) => {
+      off();
+      resolve(m);
+    });
+  });
+}
+
+async function echoServer(chunkSizeBytes: number): Promise<{ srv: WsServer; conns: ServerConnection[] }> {
+  const conns: ServerConnection[] = [];
+  const srv = await startWsServer({
+    port: 0,
+    chunkSizeBytes,
+    maxPayloadBytes: MAX_CHUNK_SIZE_BYTES,
+    onConnection: (conn) => {
+      conns.push(conn);
+      conn.onMessage((msg) => conn.send(msg));
+    },
+  });
+  servers.push(srv);
+  return { srv, conns };
+}
+
+describe('encodeMessageSegments', () => {
+  it('concatenates to exactly the bytes of encodeMessageInto, with large tensors as views of the caller data', () => {
+    for (const a of [0, 3, 1023, 1024, 1025, 16_384, 70_000]) {
+      for (const b of [1, 20_000]) {
+        const x = Float32Array.from({ length: a }, (_, i) => i * 0.5 - 3);
+        const msg = makeMessage('grad_result', {
+          replyTo: `r${a}`,
+          step: a,
+          grads: [float32Blob('a', [a], x), float32Blob('pad.me', [b], new Float32Array(b).fill(1.25))],
+          stats: { lossSum: 1, numSamples: 1, numLossItems: 1, numTokens: b, numCorrect: 0 },
+          computeMs: 2,
+        });
+        const segments = encodeMessageSegments(msg);
+        expect(sameBytes(join(segments), encodeMessageInto(msg, Buffer.allocUnsafe(64)))).toBe(true);
+        if (a * 4 >= 4096) expect(segments.some((s) => s.buffer === x.buffer)).toBe(true);
+      }
+    }
+    const small = makeMessage('stop', { reason: 'done' });
+    expect(encodeMessageSegments(small)).toHaveLength(1);
+  });
+});
+
+describe('fragmented chunk frames', () => {
+  const data = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31) & 0xff);
+  const parts = [data.subarray(0, 1000), data.subarray(1000, 70_000), data.subarray(70_000)];
+  const crc = parts.reduce((c, p) => crc32Of(p, c), 0);
+
+  it('reads the header fragment alone and reassembles from the data parts, CRC over all of them', () => {
+    expect(crc).toBe(crc32Of(data));
+    const header = encodeChunkHeader(7, 0, 1, data.byteLength, crc, data.byteLength);
+    const read = parseFragmentedChunk([header, ...parts], decodeFrame);
+    expect(read?.head).toMatchObject({ transferId: 7, index: 0, count: 1, totalBytes: data.byteLength, crc32: crc });
+    const whole = new ChunkReassembler().accept(read!.head, read!.parts);
+    expect(sameBytes(whole!, data)).toBe(true);
+  });
+
+  it('declines fragments laid out otherwise, so the caller joins them', () => {
+    const header = encodeChunkHeader(7, 0, 1, data.byteLength, crc, data.byteLength);
+    expect(parseFragmentedChunk([header, parts[0]], decodeFrame)).toBeUndefined(); // lengths do not add up
+    expect(parseFragmentedChunk([join([header, parts[0]]), parts[1], parts[2]], decodeFrame)).toBeUndefined();
+    expect(parseFragmentedChunk([header], decodeFrame)).toBeUndefined();
+    const junk = Uint8Array.from([0x81, 0xa1, 0x78, 0xc6, 0, 0, 0, 3]);
+    expect(parseFragmentedChunk([junk, Uint8Array.of(1, 2, 3)], decodeFrame)).toBeUndefined(); // not a chunk
+  });
+
+  it('refuses a part whose bytes changed (CRC-32 over the parts), and discards the transfer', () => {
+    const header = encodeChunkHeader(1, 0, 1, data.byteLength, crc, data.byteLength);
+    const bad = [parts[0], Uint8Array.from(parts[1]), parts[2]];
+    bad[1][5] ^= 1;
+    const read = parseFragmentedChunk([header, ...bad], decodeFrame)!;
+    const r = new ChunkReassembler();
+    let caught: unknown;
+    try {
+      r.accept(read.head, read.parts);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ChunkError);
+    expect((caught as ChunkError).code).toBe(ErrorCode.CHUNK_CHECKSUM);
+    expect(r.pendingTransfers).toBe(0);
+  });
+});
+
+describe('the wire over WebSockets', () => {
+  it('sends messages as fragments of at most WS_FRAGMENT_BYTES, chunk header first', async () => {
+    const { srv, conns } = await echoServer(MIN_CHUNK_SIZE_BYTES);
+    const raw = new WebSocket(srv.url, [SUBPROTOCOL]);
+    clients.push(raw);
+    raw.binaryType = 'fragments';
+    await new Promise((resolve) => raw.once('open', resolve));
+    const messages: Buffer[][] = [];
+    const got = new Promise<void>((resolve) =>
+      raw.on('message', (data) => {
+        messages.push(data as Buffer[]);
+        if (messages.length === 4) resolve();
+      }),
+    );
+    while (conns.length === 0) await new Promise((r) => setImmediate(r));
+    await conns[0].send(gradResult(50_000)); // 200 KB: 4 chunks of 64 KiB at most
+    await got;
+    for (const fragments of messages) {
+      expect(fragments[0].byteLength).toBeLessThanOrEqual(128);
+      for (const f of fragments) expect(f.byteLength).toBeLessThanOrEqual(WS_FRAGMENT_BYTES);
+      expect(parseFragmentedChunk(fragments, decodeFrame)?.head.count).toBe(4);
+    }
+  });
+
+  it('round-trips bit-exact at the chunk size the worker learns, and a send waits until its views are written', async () => {
+    const { srv } = await echoServer(MIN_CHUNK_SIZE_BYTES);
+    const client = await connectWs(srv.url, { pingTimeoutMs: 0 });
+    setChunkSize(client, 128 * 1024);
+    expect((client as SocketTransport).chunkSizeBytes).toBe(128 * 1024);
+    const msg = gradResult(300_000, 1); // 1.2 MB: chunked both ways, at different sizes
+    if (msg.kind !== 'grad_result') throw new Error('expected grad_result');
+    const sent = Float32Array.from(blobToFloat32(msg.grads[0]));
+    const echoed = nextMessage(client);
+    await client.send(msg);
+    // The send resolved: the socket has the bytes, so the caller may reuse its tensor memory at once.
+    blobToFloat32(msg.grads[0]).fill(-1);
+    const back = await echoed;
+    expect(sameBytes(floatBytes(back), new Uint8Array(sent.buffer))).toBe(true);
+    client.close();
+  });
+
+  it('lands a fragmented message below the chunk size in a buffer that release hands back', async () => {
+    const { srv } = await echoServer(4 * 1024 * 1024);
+    const client = await connectWs(srv.url, { pingTimeoutMs: 0 });
+    const bufferOf = (m: Message) => (m.kind === 'grad_result' ? m.grads[0].data.buffer : undefined);
+    let next = nextMessage(client);
+    await client.send(gradResult(100_000, 2)); // 400 KB: one message of many fragments, not chunked
+    const first = await next;
+    releaseMessage(client, first);
+    next = nextMessage(client);
+    const msg = gradResult(90_000, 3);
+    await client.send(msg);
+    const second = await next;
+    expect(bufferOf(second)).toBe(bufferOf(first));
+    expect(sameBytes(floatBytes(second), floatBytes(msg))).toBe(true);
+    client.close();
+  });
+
+  it('refuses a chunk size outside the run bounds, naming the link', async () => {
+    const { srv } = await echoServer(MIN_CHUNK_SIZE_BYTES);
+    const client = (await connectWs(srv.url, { pingTimeoutMs: 0 })) as SocketTransport;
+    for (const bad of [MIN_CHUNK_SIZE_BYTES - 1, MAX_CHUNK_SIZE_BYTES + 1, 1.5e6 + 0.5]) {
+      expect(() => client.setChunkSizeBytes(bad)).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID, message: expect.stringContaining(srv.url) }));
+    }
+    client.close();
+  });
+});
+
+describe('chunk_size_bytes', () => {
+  it('defaults to 4 MiB and is refused outside [64 KiB, 64 MiB], naming the key', () => {
+    expect(compileConfig({}).chunk_size_bytes).toBe(4 * 1024 * 1024);
+    expect(compileConfig({ chunk_size_bytes: MIN_CHUNK_SIZE_BYTES }).chunk_size_bytes).toBe(MIN_CHUNK_SIZE_BYTES);
+    for (const bad of [MIN_CHUNK_SIZE_BYTES - 1, MAX_CHUNK_SIZE_BYTES + 1, 100_000.5, '4MiB']) {
+      expect(() => compileConfig({ chunk_size_bytes: bad })).toThrow(
+        expect.objectContaining({ code: ErrorCode.CONFIG_INVALID, message: expect.stringContaining('chunk_size_bytes') }),
+      );
+    }
+  });
+});

@@ -1,0 +1,60 @@
+/**
+ * Faults a test or a chaos drill injects into a real worker process through its environment, so that the
+ * coordinator's handling of slow clients is exercised over real sockets and processes.
+ *
+ * `SWARMTUNE_FAULT_SLOW_FIT="round=R,delay_ms=D"`: the worker holds its `fit_result` for round R back by D
+ * milliseconds after computing it (a straggler); other work goes on meanwhile.
+ * `SWARMTUNE_FAULT_CRASH_FIT="round=R"`: the worker process kills itself with SIGKILL when the `fit_request` of
+ * round R arrives (a machine lost mid-round: no close frame, no goodbye). Unset: no fault.
+ */
+import { ConfigError, ErrorCode } from '../shared/errors.js';
+
+/** Environment variable naming the slow-fit fault. */
+export const SLOW_FIT_ENV = 'SWARMTUNE_FAULT_SLOW_FIT';
+
+/** Environment variable naming the crash-on-fit fault. */
+export const CRASH_FIT_ENV = 'SWARMTUNE_FAULT_CRASH_FIT';
+
+/** Faults injected into this worker's federated rounds. */
+export interface WorkerFaults {
+  readonly slowFit?: SlowFitFault;
+  /** Round whose `fit_request` makes the process SIGKILL itself. */
+  readonly crashFitRound?: number;
+}
+
+/**
+ * Every fault configured in `env`.
+ * @throws ConfigError E_CONFIG_INVALID when a variable is set but malformed
+ */
+export function workerFaults(env: NodeJS.ProcessEnv = process.env): WorkerFaults {
+  const crash = env[CRASH_FIT_ENV];
+  let crashFitRound: number | undefined;
+  if (crash !== undefined && crash !== '') {
+    const match = /^round=(\d+)$/.exec(crash.trim());
+    if (!match) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${CRASH_FIT_ENV}="${crash}": expected "round=R" with an integer R >= 0`);
+    crashFitRound = Number(match[1]);
+  }
+  return { slowFit: slowFitFault(env), crashFitRound };
+}
+
+/** A straggler fault: hold back the fit result of one round. */
+export interface SlowFitFault {
+  readonly round: number;
+  readonly delayMs: number;
+}
+
+/**
+ * The slow-fit fault configured in `env`, if any.
+ * @throws ConfigError E_CONFIG_INVALID when the variable is set but malformed (naming it and the expected form)
+ */
+export function slowFitFault(env: NodeJS.ProcessEnv = process.env): SlowFitFault | undefined {
+  const raw = env[SLOW_FIT_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  const fields = Object.fromEntries(raw.split(',').map((pair) => pair.split('=').map((s) => s.trim())));
+  const round = Number(fields.round);
+  const delayMs = Number(fields.delay_ms);
+  if (!Number.isInteger(round) || round < 0 || !Number.isFinite(delayMs) || delayMs < 0) {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `${SLOW_FIT_ENV}="${raw}": expected "round=R,delay_ms=D" with integers R >= 0 and D >= 0`);
+  }
+  return { round, delayMs };
+}
