@@ -56,6 +56,8 @@ const config = compileConfig({
   max_train_samples: -1,
   max_eval_samples: 300,
   eval_every_rounds: 0,
+  // Each worker loads and tokenizes the whole training split itself (data_delivery: local) before it is ready.
+  join_timeout_ms: 600_000,
   output_dir: join(dir, 'run'),
 });
 let workers: LocalWorkers | undefined;

@@ -91,6 +91,11 @@ export function strategyOptionsOf(config: RunConfig): StrategyOptions {
 /** Runs `config.num_rounds` federated rounds; see the module comment. */
 export async function trainFederated(ctx: FederatedRunContext, plans: { train: ShardPlan; eval?: ShardPlan }): Promise<FederatedOutcome> {
   const { config, prepared, registry, metrics, log } = ctx;
+  if (config.lora_aggregation === 'exact') {
+    // The aggregation maths exists (aggregation/lora-exact.ts, tested); folding its residual into every worker's
+    // frozen base weights does not yet, and a run that silently dropped it would not be exact.
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'lora_aggregation "exact" is not available in runs yet (the residual cannot be folded into workers\' base weights); use "average" or "freeze-a"');
+  }
   const clients: PlannedClient[] = plans.train.clients.map((client) => ({
     id: clientName(client.id),
     indices: client.indices,
