@@ -163,7 +163,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
         { config, prepared, registry, metrics, outputDir, log, saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels }) },
         shardPlans,
       );
-      return await finishRun({ outputDir, config, prepared, registry, metrics, log }, outcome.finalEval, outcome.params, outcome.rounds.length, outcome.rounds.map((r) => r.trainLoss));
+      return await finishRun({ outputDir, config, prepared, registry, metrics, log }, outcome.finalEval, outcome.params, config.num_rounds, outcome.rounds.map((r) => r.trainLoss));
     }
 
     const paramsPolicy = toCodecPolicy(config.params_codec, config.params_codec_overrides);

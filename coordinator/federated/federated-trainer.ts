@@ -7,9 +7,9 @@
  * `minCompletionRate` of the sampled clients delivered, the round is skipped and the global model stays as it was.
  */
 import type { TokenizedItem } from '../../shared/data/types.js';
-import type { ClientData, LocalTrainingConfig, ShippedExamples } from '../../shared/protocol/messages.js';
+import type { ClientData, LocalTrainingConfig } from '../../shared/protocol/messages.js';
 import { MsgKind } from '../../shared/protocol/messages.js';
-import { float32Blob, int32Blob, validateTensors } from '../../shared/codec.js';
+import { float32Blob, validateTensors } from '../../shared/codec.js';
 import { ParamSync, type IsLossless, type ParamUpdate, type TensorEncoder } from '../../shared/param-sync.js';
 import type { NamedTensors, TensorSpec } from '../../shared/tensors.js';
 import { ErrorCode, OrchestratorError, TimeoutError, WorkerLostError, errorCodeOf } from '../../shared/errors.js';
@@ -21,6 +21,7 @@ import type { WorkerRegistry } from '../registry.js';
 import type { WorkerSession } from '../worker-session.js';
 import type { ClientFailure, ClientUpdate, EvaluateResult } from './types.js';
 import { PinnedClients, placeVirtualClients } from './client-placement.js';
+import { failureOf, shipExamples, StaleResultError, toEvaluateResult } from './client-wire.js';
 import type { Strategy } from './strategy.js';
 import type { RoundMetrics } from './types.js';
 import { mulberry32 } from '../../shared/random.js';
@@ -129,7 +130,6 @@ export class FederatedTrainer {
     const plan = this.strategy.configureFit(round, [...available.keys()], this.rng(round, 'fit'));
     const sampled = [...plan.clients];
     const frozen = this.strategy.frozenTensors;
-    const trained = this.strategy.aggregatedTensors;
     const global = this.globalFloat32();
     const deadline = performance.now() + this.options.roundTimeoutMs;
     const results: ClientUpdate[] = [];
@@ -139,45 +139,21 @@ export class FederatedTrainer {
     let clientComputeMs = 0;
     const staleBefore = this.staleReplies();
 
+    const localConfig = { proximalMu: plan.config.proximal_mu, frozen };
     await Promise.all(
-      [...this.placeRound(sampled, available)].map(async ([worker, clientIds]) => {
-        await Promise.all(
-          clientIds.map(async (clientId) => {
-            const client = this.clientsById.get(clientId)!;
-            try {
-              const reply = await worker.request(
-                {
-                  kind: MsgKind.FIT_REQUEST,
-                  round,
-                  clientId,
-                  ...this.paramsFor(worker, global),
-                  data: this.clientData(client.indices, this.options.train),
-                  config: { ...this.options.localConfig(round, clientId), proximalMu: plan.config.proximal_mu, ...(frozen.length ? { frozen } : {}) },
-                },
-                MsgKind.FIT_RESULT,
-                Math.max(1, deadline - performance.now()),
-              );
-              this.traffic.updateBytes += reply.delta.reduce((n, b) => n + b.data.byteLength, 0);
-              if (reply.round !== round || reply.clientId !== clientId) {
-                stale++;
-                return;
-              }
-              // The gate before anything touches the global model: names, shapes, dtypes and finite values.
-              const deltas = validateTensors(reply.delta, trained);
-              if (!Number.isFinite(reply.trainLoss)) {
-                throw new OrchestratorError(ErrorCode.TENSOR_NON_FINITE, `client ${clientId} reported a non-finite training loss (${reply.trainLoss})`);
-              }
-              results.push({ clientId, deltas, numExamples: reply.numExamples, numTokens: reply.numTokens, metrics: { train_loss: reply.trainLoss } });
-              clientComputeMs += reply.computeMs;
-              computeByWorker.set(worker.id, (computeByWorker.get(worker.id) ?? 0) + reply.computeMs);
-            } catch (err) {
-              if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
-              const code = err instanceof TimeoutError ? 'E_TIMEOUT' : errorCodeOf(err);
-              failures.push({ clientId, code, message: (err as Error).message });
-            }
-          }),
-        );
-      }),
+      [...this.placeRound(sampled, available)].flatMap(([worker, clientIds]) =>
+        clientIds.map(async (clientId) => {
+          try {
+            const { update, computeMs } = await this.fitClient(worker, clientId, round, global, deadline, localConfig);
+            results.push(update);
+            clientComputeMs += computeMs;
+            computeByWorker.set(worker.id, (computeByWorker.get(worker.id) ?? 0) + computeMs);
+          } catch (err) {
+            if (err instanceof StaleResultError) stale++;
+            else failures.push(failureOf(clientId, err));
+          }
+        }),
+      ),
     );
 
     // Replies to earlier rounds' timed-out requests that arrived during this one.
@@ -185,16 +161,20 @@ export class FederatedTrainer {
     // Aggregate in plan order whatever order replies arrived in: the same inputs give the same model.
     results.sort((a, b) => sampled.indexOf(a.clientId) - sampled.indexOf(b.clientId));
     const completion = sampled.length === 0 ? 0 : results.length / sampled.length;
-    const aggregated = results.length > 0 && completion >= this.options.minCompletionRate;
+    const isComplete = results.length > 0 && completion >= this.options.minCompletionRate;
     let metrics: RoundMetrics = {};
-    if (aggregated) {
-      const aggregate = this.strategy.aggregateFit(round, results, failures, this.global);
-      if (aggregate.residuals.length > 0) {
-        throw new OrchestratorError(ErrorCode.CONFIG_INVALID, 'lora_aggregation "exact" needs residuals folded into the workers\' base weights, which runs do not do yet');
+    let aggregated = isComplete;
+    if (isComplete) {
+      try {
+        const aggregate = this.strategy.aggregateFit(round, results, failures, this.global);
+        for (const [name, values] of aggregate.values) this.global.set(name, values);
+        metrics = aggregate.metrics;
+        this.version++;
+      } catch (err) {
+        // Zero total weight, or an update the strategy refused: the round is skipped and the model left unchanged.
+        aggregated = false;
+        metrics = { fit_error: `${errorCodeOf(err)}: ${(err as Error).message}` };
       }
-      for (const [name, values] of aggregate.values) this.global.set(name, values);
-      metrics = aggregate.metrics;
-      this.version++;
     }
     const numExamples = results.reduce((n, r) => n + r.numExamples, 0);
     const trainLoss = results.reduce((sum, r) => sum + (r.metrics?.train_loss ?? 0) * r.numExamples, 0) / numExamples;
@@ -214,6 +194,64 @@ export class FederatedTrainer {
       ...this.traffic,
       metrics,
     };
+  }
+
+  /**
+   * Sends one client its `fit_request` at the current global version and returns its validated update.
+   * @throws StaleResultError when the reply names another round or client; TimeoutError after `deadline`;
+   *   WorkerLostError; RemoteError (the client failed); ShapeError / OrchestratorError for an update that fails the gate
+   */
+  async fitClient(
+    worker: WorkerSession,
+    clientId: string,
+    round: number,
+    global: NamedTensors,
+    deadline: number,
+    strategyConfig: { proximalMu: number; frozen: readonly string[] },
+  ): Promise<{ update: ClientUpdate; computeMs: number; baseVersion: number }> {
+    const client = this.clientsById.get(clientId)!;
+    const baseVersion = this.version;
+    const { frozen, proximalMu } = strategyConfig;
+    try {
+      const reply = await worker.request(
+        {
+          kind: MsgKind.FIT_REQUEST,
+          round,
+          clientId,
+          ...this.paramsFor(worker, global),
+          data: this.clientData(client.indices, this.options.train),
+          config: { ...this.options.localConfig(round, clientId), proximalMu, ...(frozen.length ? { frozen } : {}) },
+        },
+        MsgKind.FIT_RESULT,
+        Math.max(1, deadline - performance.now()),
+      );
+      this.traffic.updateBytes += reply.delta.reduce((n, b) => n + b.data.byteLength, 0);
+      if (reply.round !== round || reply.clientId !== clientId) {
+        throw new StaleResultError(`client ${clientId}: a result for round ${reply.round} of ${reply.clientId} answered round ${round}`);
+      }
+      // The gate before anything touches the global model: names, shapes, dtypes and finite values.
+      const deltas = validateTensors(reply.delta, this.strategy.aggregatedTensors);
+      if (!Number.isFinite(reply.trainLoss)) {
+        throw new OrchestratorError(ErrorCode.TENSOR_NON_FINITE, `client ${clientId} reported a non-finite training loss (${reply.trainLoss})`);
+      }
+      const update = { clientId, deltas, numExamples: reply.numExamples, numTokens: reply.numTokens, metrics: { train_loss: reply.trainLoss } };
+      return { update, computeMs: reply.computeMs, baseVersion };
+    } catch (err) {
+      if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
+      throw err;
+    }
+  }
+
+  /**
+   * Adds `scale × delta` to the global values (FedBuff's server step) and bumps the model version.
+   * @returns the new version
+   */
+  applyDelta(delta: ReadonlyMap<string, Float64Array>, scale: number): number {
+    for (const [name, values] of delta) {
+      const target = this.global.get(name)!;
+      for (let i = 0; i < target.length; i++) target[i] += scale * values[i];
+    }
+    return ++this.version;
   }
 
   /** Federated evaluation: the global model on sampled clients' own evaluation examples. */
@@ -315,8 +353,11 @@ export class FederatedTrainer {
     return this.registry.all().reduce((n, session) => n + session.staleReplies, 0);
   }
 
-  /** Available clients and, for pinned clients, their workers. */
-  private availableClients(): Map<string, WorkerSession | undefined> {
+  /**
+   * Available clients and, for pinned clients, their workers.
+   * @throws OrchestratorError E_NO_WORKERS when fewer than `minAvailableClients` are available
+   */
+  availableClients(): Map<string, WorkerSession | undefined> {
     const ready = this.registry.ready();
     let available: Map<string, WorkerSession | undefined>;
     if (this.pinned) {
@@ -357,28 +398,4 @@ export class FederatedTrainer {
     if (this.options.delivery === 'local') return { indices };
     return { examples: shipExamples(indices.map((i) => dataset[i])) };
   }
-}
-
-/** Tokenized examples packed for the wire (`data_delivery: ship`). */
-export function shipExamples(items: readonly TokenizedItem[]): ShippedExamples {
-  const total = items.reduce((n, item) => n + item.ids.length, 0);
-  const tokenIds = new Int32Array(total);
-  const lengths = new Int32Array(items.length);
-  let offset = 0;
-  items.forEach((item, i) => {
-    tokenIds.set(item.ids, offset);
-    offset += item.ids.length;
-    lengths[i] = item.ids.length;
-  });
-  const hasLabels = items.length > 0 && items.every((item) => item.label !== undefined);
-  return {
-    tokenIds: int32Blob('tokenIds', [total], tokenIds),
-    lengths: int32Blob('lengths', [items.length], lengths),
-    ...(hasLabels ? { labels: int32Blob('labels', [items.length], Int32Array.from(items, (item) => item.label!)) } : {}),
-  };
-}
-
-function toEvaluateResult(clientId: string, stats: BatchStats): EvaluateResult {
-  const items = Math.max(1, stats.numLossItems);
-  return { clientId, numExamples: stats.numSamples, loss: stats.lossSum / items, accuracy: stats.numCorrect / items };
 }

@@ -20,6 +20,7 @@ import { toCodecPolicy } from '../../shared/config.js';
 import { createStrategy } from './strategy.js';
 import { STRATEGY_OPTION_KEYS, type StrategyOptions } from './strategy-options.js';
 import { FederatedTrainer, type PlannedClient, type RoundReport } from './federated-trainer.js';
+import { runFedBuff } from './fedbuff.js';
 
 /** What the run hands the federated mode. */
 export interface FederatedRunContext {
@@ -135,6 +136,39 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
   const evaluate = () => trainer.evaluateCentrally(prepared.eval, config.per_device_eval_batch_size, padId, config.task);
 
   if (config.eval_on_start) metrics.write({ event: 'eval', round: 0, ...evalFields(await evaluate()) });
+  if (config.async_buffer_size > 0) {
+    let aggregations = 0;
+    await runFedBuff(trainer, registry, strategy, {
+      numAggregations: config.num_rounds,
+      bufferSize: config.async_buffer_size,
+      stalenessExponent: config.staleness_exponent,
+      serverLearningRate: config.server_learning_rate ?? 1,
+      clientTimeoutMs: config.round_timeout * 1000,
+      seed: config.seed,
+      weightBy: config.weight_by,
+      onAggregate: (report) => {
+        aggregations++;
+        metrics.write({
+          event: 'round',
+          round: report.version,
+          mode: 'fedbuff',
+          completed: report.clients.length,
+          completed_clients: report.clients,
+          staleness: report.staleness,
+          failures: report.failures.map((f) => ({ client: f.clientId, code: f.code })),
+          dropped: report.dropped,
+          aggregated: true,
+          train_loss: report.trainLoss,
+          num_examples: report.numExamples,
+          round_ms: report.wallMs,
+        });
+        log(`aggregation ${report.version}/${config.num_rounds} (FedBuff, K=${config.async_buffer_size}): staleness ${report.staleness.join(',')}, train_loss ${report.trainLoss.toFixed(4)}`);
+      },
+    });
+    const finalEval = await evaluate();
+    metrics.write({ event: 'eval', round: aggregations, ...evalFields(finalEval) });
+    return { rounds: [], finalEval, params: trainer.globalFloat32() };
+  }
   const rounds: RoundReport[] = [];
   let lastEval: BatchStats | undefined;
   for (let round = 1; round <= config.num_rounds; round++) {

@@ -29,7 +29,7 @@ async function train(overrides: Record<string, unknown>) {
     onMetrics: (record) => record.event === 'train' && records.push(record),
   });
   const mean = (key: string) => records.reduce((s, r) => s + (r[key] as number), 0) / records.length;
-  return { result, paramBytes: mean('param_bytes_per_step'), gradBytes: mean('grad_bytes_per_step') };
+  return { result, records, paramBytes: mean('param_bytes_per_step'), gradBytes: mean('grad_bytes_per_step') };
 }
 
 describe('wire codecs in training', () => {
@@ -53,6 +53,15 @@ describe('wire codecs in training', () => {
     const topk = await train({ grads_codec: 'topk:0.05' });
     expect(topk.gradBytes / fp32.gradBytes).toBeLessThan(0.15);
     expect(topk.result.steps).toBe(8);
+    expect(Number.isFinite(topk.result.evalLoss)).toBe(true);
+  });
+
+  it('sparse_warmup_steps sends the first steps dense, then topk with one global budget as the workers were told', async () => {
+    const fp32 = await train({ max_steps: 4 });
+    const topk = await train({ max_steps: 4, grads_codec: 'topk:0.05', sparse_warmup_steps: 2, topk_scope: 'global' });
+    const bytes = topk.records.map((r) => r.grad_bytes_per_step as number);
+    expect(bytes.slice(0, 2)).toEqual(fp32.records.slice(0, 2).map((r) => r.grad_bytes_per_step));
+    expect(bytes[2] / (fp32.records[2].grad_bytes_per_step as number)).toBeLessThan(0.15);
     expect(Number.isFinite(topk.result.evalLoss)).toBe(true);
   });
 });
