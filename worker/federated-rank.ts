@@ -3,10 +3,10 @@
  * many virtual ones), trains each from the global parameters of the round, evaluates the global model on a
  * client's data, and answers centralized-evaluation batches. Pure request → reply; no I/O.
  */
-import type { MessageBody, MessageOf, ClientData } from '../shared/protocol/messages.js';
+import type { MessageBody, MessageOf, ClientData, ParamUpdate } from '../shared/protocol/messages.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import { wireToBatch } from '../shared/protocol/batch.js';
-import { blobToInt32, float32Blob } from '../shared/codec.js';
+import { blobToFloat32, blobToInt32, float32Blob } from '../shared/codec.js';
 import type { TaskModel } from '../shared/model/task-model.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { ErrorCode, OrchestratorError, ShapeError } from '../shared/errors.js';
@@ -26,6 +26,8 @@ export class FederatedRank {
   private readonly host: VirtualClientHost;
   /** Whether the model's trainable variables may differ from the held global parameters (after local training). */
   private isModelDirty = true;
+  /** Version of the exact-LoRA residuals folded into the base (0: none). */
+  private residualVersion = 0;
 
   constructor(
     private readonly model: TaskModel,
@@ -43,6 +45,7 @@ export class FederatedRank {
    */
   fit(request: MessageOf<typeof MsgKind.FIT_REQUEST>): MessageBody<typeof MsgKind.FIT_RESULT> {
     const started = performance.now();
+    this.applyResiduals(request);
     const { params } = this.params.apply(request);
     this.isModelDirty = true;
     const result = this.host.fit(request.clientId, params, request.config, this.shardOf(request.data, 'train'));
@@ -65,6 +68,7 @@ export class FederatedRank {
   /** Loss statistics of the global parameters on one client's evaluation examples. */
   evaluateClient(request: MessageOf<typeof MsgKind.CLIENT_EVAL_REQUEST>): MessageBody<typeof MsgKind.CLIENT_EVAL_RESULT> {
     const started = performance.now();
+    this.applyResiduals(request);
     const { params } = this.params.apply(request);
     this.isModelDirty = true;
     const stats = this.host.evaluate(request.clientId, params, request.batchSize, this.shardOf(request.data, 'eval'));
@@ -74,11 +78,22 @@ export class FederatedRank {
   /** Centralized evaluation: loss statistics of the global parameters on one batch. */
   evaluateBatch(request: MessageOf<typeof MsgKind.EVAL_REQUEST>): MessageBody<typeof MsgKind.EVAL_RESULT> {
     const started = performance.now();
+    this.applyResiduals(request);
     const { params, changed } = this.params.apply(request);
     if (changed || this.isModelDirty) this.model.setTrainable(params);
     this.isModelDirty = false;
     const stats = this.model.evaluate(wireToBatch(request.batch));
     return { replyTo: request.id, step: request.step, stats, computeMs: performance.now() - started };
+  }
+
+  /**
+   * Folds the exact-LoRA residuals a request brings into the base, once per residual version.
+   * @throws ShapeError for residuals that do not fit the model (the base is left as it was)
+   */
+  private applyResiduals(update: ParamUpdate): void {
+    if (update.residualVersion === undefined || update.residualVersion === this.residualVersion || !update.baseResiduals) return;
+    this.model.setBaseResiduals(new Map(update.baseResiduals.map((blob) => [blob.name, blobToFloat32(blob)])));
+    this.residualVersion = update.residualVersion;
   }
 
   /** The client's examples: indices into this worker's own data, or the examples the request carries. */

@@ -23,6 +23,7 @@ import type { ClientFailure, ClientUpdate, EvaluateResult } from './types.js';
 import { PinnedClients, placeVirtualClients } from './client-placement.js';
 import { failureOf, shipExamples, StaleResultError, toEvaluateResult } from './client-wire.js';
 import type { Strategy } from './strategy.js';
+import type { LoraResidual } from './aggregation/lora-exact.js';
 import type { RoundMetrics } from './types.js';
 import { mulberry32 } from '../../shared/random.js';
 
@@ -94,6 +95,10 @@ export class FederatedTrainer {
   private readonly clientsById: Map<string, PlannedClient>;
   /** The global trainable values, float64 masters (the strategy returns new values for the tensors it aggregates). */
   private readonly global = new Map<string, Float64Array>();
+  /** Exact LoRA: the cumulative residual folded into each adapted base weight, by GGUF name; its version; per worker, the version it holds. */
+  private readonly residuals = new Map<string, { shape: readonly number[]; values: Float64Array }>();
+  private residualVersion = 0;
+  private readonly residualSent = new Map<string, number>();
   /** Global-model version: bumped by every aggregated round (what ParamSync mirrors are keyed on). */
   private version = 0;
   private traffic = { paramBytes: 0, updateBytes: 0 };
@@ -168,6 +173,7 @@ export class FederatedTrainer {
       try {
         const aggregate = this.strategy.aggregateFit(round, results, failures, this.global);
         for (const [name, values] of aggregate.values) this.global.set(name, values);
+        if (aggregate.residuals.length > 0) this.foldResiduals(aggregate.residuals);
         metrics = aggregate.metrics;
         this.version++;
       } catch (err) {
@@ -237,9 +243,34 @@ export class FederatedTrainer {
       const update = { clientId, deltas, numExamples: reply.numExamples, numTokens: reply.numTokens, metrics: { train_loss: reply.trainLoss } };
       return { update, computeMs: reply.computeMs, baseVersion };
     } catch (err) {
-      if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
+      // Unless the request merely ran out of time, what the worker holds is no longer known for sure.
+      if (!(err instanceof TimeoutError) && !(err instanceof StaleResultError)) this.forget(worker);
       throw err;
     }
+  }
+
+  /** The exact-LoRA residuals a worker lacks (all of them, cumulative), or nothing when it is current. */
+  private residualsFor(worker: WorkerSession): Pick<ParamUpdate, 'residualVersion' | 'baseResiduals'> {
+    if (this.residualVersion === 0 || this.residualSent.get(worker.id) === this.residualVersion) return {};
+    this.residualSent.set(worker.id, this.residualVersion);
+    const baseResiduals = [...this.residuals].map(([name, r]) => float32Blob(name, r.shape, Float32Array.from(r.values)));
+    this.traffic.paramBytes += baseResiduals.reduce((n, b) => n + b.data.byteLength, 0);
+    return { residualVersion: this.residualVersion, baseResiduals };
+  }
+
+  /** Adds a round's exact-LoRA residuals to the cumulative ones every worker must compute with. */
+  private foldResiduals(residuals: readonly LoraResidual[]): void {
+    for (const r of residuals) {
+      const held = this.residuals.get(r.baseWeightName);
+      if (!held) this.residuals.set(r.baseWeightName, { shape: r.shape, values: Float64Array.from(r.values) });
+      else for (let i = 0; i < held.values.length; i++) held.values[i] += r.values[i];
+    }
+    this.residualVersion++;
+  }
+
+  /** The cumulative exact-LoRA residuals by base weight name (empty unless `lora_aggregation: exact`). */
+  baseResiduals(): Map<string, { shape: readonly number[]; values: Float32Array }> {
+    return new Map([...this.residuals].map(([name, r]) => [name, { shape: r.shape, values: Float32Array.from(r.values) }]));
   }
 
   /**
@@ -283,7 +314,7 @@ export class FederatedTrainer {
             if (reply.round !== round || reply.clientId !== clientId) return;
             results.push(toEvaluateResult(clientId, reply.stats));
           } catch (err) {
-            if (err instanceof WorkerLostError) this.paramSync.forget(worker.id);
+            if (err instanceof WorkerLostError) this.forget(worker);
             failures.push({ clientId, code: err instanceof TimeoutError ? 'E_TIMEOUT' : errorCodeOf(err), message: (err as Error).message });
           }
         }),
@@ -316,7 +347,7 @@ export class FederatedTrainer {
           );
           total = addStats(total, reply.stats);
         } catch (err) {
-          this.paramSync.forget(worker.id);
+          this.forget(worker);
           pending.unshift(indices);
           failed.add(worker);
           lastError = err as Error;
@@ -344,9 +375,15 @@ export class FederatedTrainer {
    * (every client after the first on a worker), a delta or a full sync otherwise.
    */
   paramsFor(worker: WorkerSession, global: NamedTensors): ParamUpdate {
-    const update = this.paramSync.updateFor(worker.id, this.version, global);
+    const update = { ...this.paramSync.updateFor(worker.id, this.version, global), ...this.residualsFor(worker) };
     this.traffic.paramBytes += [...(update.params ?? []), ...(update.paramsDelta ?? [])].reduce((n, b) => n + b.data.byteLength, 0);
     return update;
+  }
+
+  /** A worker whose copies are no longer known: its next request carries everything again. */
+  private forget(worker: WorkerSession): void {
+    this.paramSync.forget(worker.id);
+    this.residualSent.delete(worker.id);
   }
 
   private staleReplies(): number {

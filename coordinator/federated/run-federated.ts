@@ -3,6 +3,7 @@
  * and federated evaluation on clients, written to the same outputs as a data-parallel run (metrics.jsonl,
  * checkpoint-<round>/, adapter/, eval_results.json).
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunConfig } from '../../shared/config.js';
 import type { PreparedRun } from '../run.js';
@@ -15,6 +16,7 @@ import { loraScale } from '../../shared/adapters/lora.js';
 import type { BatchStats } from '../../shared/model/types.js';
 import type { NamedTensors } from '../../shared/tensors.js';
 import { ConfigError, ErrorCode } from '../../shared/errors.js';
+import { writeSafetensors } from '../../shared/formats/safetensors.js';
 import { encodeTensor, isLossy, resolveCodec } from '../../shared/codecs/index.js';
 import { toCodecPolicy } from '../../shared/config.js';
 import { createStrategy } from './strategy.js';
@@ -92,11 +94,6 @@ export function strategyOptionsOf(config: RunConfig): StrategyOptions {
 /** Runs `config.num_rounds` federated rounds; see the module comment. */
 export async function trainFederated(ctx: FederatedRunContext, plans: { train: ShardPlan; eval?: ShardPlan }): Promise<FederatedOutcome> {
   const { config, prepared, registry, metrics, log } = ctx;
-  if (config.lora_aggregation === 'exact') {
-    // The aggregation maths exists (aggregation/lora-exact.ts, tested); folding its residual into every worker's
-    // frozen base weights does not yet, and a run that silently dropped it would not be exact.
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'lora_aggregation "exact" is not available in runs yet (the residual cannot be folded into workers\' base weights); use "average" or "freeze-a"');
-  }
   const clients: PlannedClient[] = plans.train.clients.map((client) => ({
     id: clientName(client.id),
     indices: client.indices,
@@ -207,9 +204,24 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
       lastEval = await evaluate();
       metrics.write({ event: 'eval', round, ...evalFields(lastEval) });
       await ctx.saveAdapter(join(ctx.outputDir, `checkpoint-${round}`), trainer.globalFloat32());
+      await saveResiduals(join(ctx.outputDir, `checkpoint-${round}`), trainer);
     }
   }
-  return { rounds, finalEval: lastEval ?? (await evaluate()), params: trainer.globalFloat32() };
+  const finalEval = lastEval ?? (await evaluate());
+  await saveResiduals(ctx.outputDir, trainer);
+  return { rounds, finalEval, params: trainer.globalFloat32() };
+}
+
+/**
+ * Exact LoRA aggregation leaves part of the global model in the base weights: `base_residuals.safetensors` holds
+ * it (GGUF weight names, `[out, in]`), to add to the base before applying the adapter. Nothing is written otherwise.
+ */
+async function saveResiduals(dir: string, trainer: FederatedTrainer): Promise<void> {
+  const residuals = trainer.baseResiduals();
+  if (residuals.size === 0) return;
+  await mkdir(dir, { recursive: true });
+  const tensors = [...residuals].map(([name, r]) => ({ name, shape: [...r.shape], data: r.values }));
+  await writeSafetensors(join(dir, 'base_residuals.safetensors'), tensors, { format: 'pt', swarmtune: 'exact LoRA aggregation residuals: add to the base weights' });
 }
 
 /** A client's id on the wire and in metrics. */

@@ -28,6 +28,8 @@ export class FrozenBase {
   readonly pairSwap: FrozenMatrix;
   private readonly outputValues: Float32Array | undefined;
   private output: FrozenMatrix | undefined;
+  /** Linear weights as loaded, kept from the first residual folded into them (so residuals never compound). */
+  private readonly loadedLinears = new Map<string, Float32Array>();
 
   private constructor(config: LlamaConfig, weights: BaseWeights) {
     this.config = config;
@@ -90,6 +92,43 @@ export class FrozenBase {
       this.output = { w, wt: tf.keep(tf.transpose(w)) };
     }
     return this.output;
+  }
+
+  /**
+   * Folds residuals into linear weights (exact federated LoRA aggregation): each named weight (GGUF name,
+   * `blk.0.attn_q.weight`, `[out, in]`) becomes its value as loaded plus its residual, replacing any earlier
+   * residual. Weights not named keep what they hold.
+   * @throws ShapeError E_TENSOR_NAME for a name that is not a linear weight of this model, E_TENSOR_SHAPE for a
+   *   residual of the wrong size (nothing is changed then)
+   */
+  setResiduals(residuals: ReadonlyMap<string, Float32Array>): void {
+    const updates: { layer: number; target: LoraTarget; name: string; residual: Float32Array }[] = [];
+    for (const [name, residual] of residuals) {
+      const match = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name);
+      const layer = match ? Number(match[1]) : -1;
+      const target = match ? (Object.keys(GGUF_LINEAR_NAMES) as LoraTarget[]).find((t) => GGUF_LINEAR_NAMES[t] === match[2]) : undefined;
+      if (!target || layer < 0 || layer >= this.layers.length) {
+        throw new ShapeError(ErrorCode.TENSOR_NAME, `base residual "${name}" names no linear weight of this model`);
+      }
+      const [rows, cols] = linearShapeOf(this.config, target);
+      if (residual.length !== rows * cols) {
+        throw new ShapeError(ErrorCode.TENSOR_SHAPE, `base residual "${name}" has ${residual.length} values, expected [${rows}, ${cols}]`);
+      }
+      updates.push({ layer, target, name, residual });
+    }
+    for (const { layer, target, name, residual } of updates) {
+      const linears = this.layers[layer].linears as Record<LoraTarget, FrozenMatrix>;
+      let original = this.loadedLinears.get(name);
+      if (!original) {
+        original = linears[target].w.dataSync() as Float32Array;
+        this.loadedLinears.set(name, original);
+      }
+      const [rows, cols] = linearShapeOf(this.config, target);
+      const sum = new Float32Array(original.length);
+      for (let i = 0; i < sum.length; i++) sum[i] = original[i] + residual[i];
+      disposeFrozenMatrix(linears[target]);
+      linears[target] = frozenMatrix(sum, rows, cols);
+    }
   }
 
   /** Free every tensor. */

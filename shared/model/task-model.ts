@@ -101,6 +101,14 @@ export class TaskModel {
   }
 
   /**
+   * Fold exact-LoRA residuals into the frozen base (see `FrozenBase.setResiduals`); every model sharing the base
+   * computes with them from now on.
+   */
+  setBaseResiduals(residuals: ReadonlyMap<string, Float32Array>): void {
+    this.base.setResiduals(residuals);
+  }
+
+  /**
    * Replace every trainable tensor (copied: later changes to `values` do not reach the model).
    * @throws ShapeError E_TENSOR_NAME for a missing or unknown name, E_TENSOR_SHAPE for a wrong element count.
    */

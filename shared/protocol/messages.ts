@@ -187,6 +187,16 @@ export interface ParamUpdate {
   readonly params?: readonly TensorBlob[];
   /** Differences to add to the worker's copy (changed tensors under a lossy codec); needs `baseVersion`. */
   readonly paramsDelta?: readonly TensorBlob[];
+  /**
+   * Exact federated LoRA aggregation (FedEx-LoRA): version of the residuals folded into the frozen base; sent with
+   * `baseResiduals` whenever the worker's copy is older. Absent in every other run.
+   */
+  readonly residualVersion?: number;
+  /**
+   * The cumulative residual of every adapted base weight (named as in GGUF, `blk.0.attn_q.weight`, `[out, in]`):
+   * the worker computes with `base + residual` from now on.
+   */
+  readonly baseResiduals?: readonly TensorBlob[];
 }
 
 /** coordinator → worker: compute the summed gradient of the loss over `batch`. */

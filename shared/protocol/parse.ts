@@ -90,6 +90,8 @@ const paramUpdate = {
   paramsDelta: z.array(tensorBlob).optional(),
   baseVersion: count.optional(),
   paramsVersion: count,
+  residualVersion: count.optional(),
+  baseResiduals: z.array(tensorBlob).optional(),
 };
 
 const shippedExamples = z.object({ tokenIds: tensorBlob, lengths: tensorBlob, labels: tensorBlob.optional() });

@@ -10,6 +10,7 @@ import { prepareRun, runCoordinator, type RunResult } from '../../coordinator/ru
 import type { RunConfig } from '../../shared/config.js';
 import { collateBatch } from '../../shared/data/index.js';
 import { TaskModel } from '../../shared/model/task-model.js';
+import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
 import { connectWithRetry } from '../../worker/transport-ws.js';
 import { runWorkerSession, type WorkerOutcome } from '../../worker/worker-runtime.js';
@@ -137,5 +138,39 @@ describe('federated rounds over WebSockets', () => {
     expect(Math.max(...staleness)).toBeGreaterThan(0);
     const { initial } = await prepareRun(config);
     expect(maxRelativeDifference(result.params, initial)).toBeGreaterThan(1e-3);
+  });
+
+  it('exact LoRA aggregation: workers compute with the residual folded into their base, as the saved residuals say', async () => {
+    const config = dpConfig(fixture, 2, {
+      mode: 'federated',
+      num_rounds: 2,
+      num_clients: 4,
+      fraction_fit: 1,
+      min_fit_clients: 2,
+      min_available_clients: 2,
+      lora_aggregation: 'exact',
+      local_epochs: 2,
+    });
+    const { result } = await runWithWorkers(config, 2);
+    const residualFile = await readSafetensors(join(result.outputDir, 'base_residuals.safetensors'));
+    expect(residualFile.tensors.length).toBeGreaterThan(0);
+    const residualNorm = Math.hypot(...residualFile.tensors.flatMap((t) => [...t.data]));
+    expect(residualNorm).toBeGreaterThan(1e-6);
+
+    // The eval loss the workers reported must be the loss of base + residual + adapter, recomputed here.
+    const prepared = await prepareRun(config);
+    const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+    try {
+      model.setTrainable(result.params);
+      const batch = collateBatch(prepared.eval, { task: config.task, padId: prepared.loaded.tokenizer.padId });
+      const withoutResidual = model.evaluate(batch);
+      model.setBaseResiduals(new Map(residualFile.tensors.map((t) => [t.name, t.data])));
+      const withResidual = model.evaluate(batch);
+      const lossOf = (stats: { lossSum: number; numLossItems: number }) => stats.lossSum / stats.numLossItems;
+      expect(Math.abs(lossOf(withResidual) - result.evalLoss)).toBeLessThan(1e-4);
+      expect(Math.abs(lossOf(withoutResidual) - result.evalLoss)).toBeGreaterThan(Math.abs(lossOf(withResidual) - result.evalLoss));
+    } finally {
+      model.dispose();
+    }
   });
 });
