@@ -43,12 +43,12 @@ export class FederatedRank {
    * @throws OrchestratorError E_PARAMS_VERSION for an update this worker cannot apply; E_DATASET for local indices
    *   without local data; whatever local training throws (invalid config, divergence)
    */
-  fit(request: MessageOf<typeof MsgKind.FIT_REQUEST>): MessageBody<typeof MsgKind.FIT_RESULT> {
+  async fit(request: MessageOf<typeof MsgKind.FIT_REQUEST>): Promise<MessageBody<typeof MsgKind.FIT_RESULT>> {
     const started = performance.now();
     this.applyResiduals(request);
     const { params } = this.params.apply(request);
     this.isModelDirty = true;
-    const result = this.host.fit(request.clientId, params, request.config, this.shardOf(request.data, 'train'));
+    const result = await this.host.fit(request.clientId, params, request.config, this.shardOf(request.data, 'train'));
     const delta = this.model.manifest
       .filter((spec) => result.delta.has(spec.name))
       .map((spec) => float32Blob(spec.name, spec.shape, result.delta.get(spec.name)!));

@@ -106,7 +106,7 @@ export function loraANames(manifest: readonly TensorSpec[]): string[] {
  *   training diverges (the delta is not finite).
  * @throws OrchestratorError E_DATASET when the client has no examples.
  */
-export function trainLocally(input: LocalTrainingInput): LocalTrainingResult {
+export async function trainLocally(input: LocalTrainingInput): Promise<LocalTrainingResult> {
   const { model, global, shard, config, padding } = input;
   validateLocalConfig(config);
   const frozen = new Set(config.frozen ?? []);
@@ -156,6 +156,9 @@ export function trainLocally(input: LocalTrainingInput): LocalTrainingResult {
       numExamplesSeen += stats.numSamples;
       numTokensSeen += stats.numTokens;
       step++;
+      // A turn of the event loop between steps: a client with many local steps must not keep its worker from
+      // answering the coordinator's pings (liveness) while it trains.
+      await new Promise((resolveTurn) => setImmediate(resolveTurn));
     }
   }
 

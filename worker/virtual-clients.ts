@@ -118,10 +118,10 @@ export class VirtualClientHost {
    *   names); @default the registered train indices into the host's `dataset`
    * @throws OrchestratorError E_DATASET for an unknown client without a `shard`; whatever {@link trainLocally} throws.
    */
-  fit(clientId: string, global: NamedTensors, config: LocalTrainingOptions, shard?: ClientShard): LocalTrainingResult {
+  async fit(clientId: string, global: NamedTensors, config: LocalTrainingOptions, shard?: ClientShard): Promise<LocalTrainingResult> {
     const resolved = shard ?? { dataset: this.options.dataset, indices: this.record(clientId).trainIndices };
     const kept = this.options.keepOptimizerState ? this.optimizerStates.get(clientId)?.state : undefined;
-    const result = trainLocally({ model: this.options.model, global, shard: resolved, config, padding: this.options.padding, optimizerState: kept });
+    const result = await trainLocally({ model: this.options.model, global, shard: resolved, config, padding: this.options.padding, optimizerState: kept });
     this.fits++;
     if (this.options.keepOptimizerState) this.keepOptimizerState(clientId, result.optimizerState);
     return result;

@@ -172,7 +172,7 @@ async function answer(transport: Transport, rank: Rank, msg: Message, log: (line
             log(`fault injection: SIGKILL on the fit request of round ${msg.round}`);
             process.kill(process.pid, 'SIGKILL');
           }
-          const reply = makeMessage(MsgKind.FIT_RESULT, rank.fit(msg));
+          const reply = makeMessage(MsgKind.FIT_RESULT, await rank.fit(msg));
           const slowFit = faults.slowFit;
           if (slowFit?.round === msg.round) {
             log(`fault injection: holding back the fit result of round ${msg.round} for ${slowFit.delayMs} ms`);

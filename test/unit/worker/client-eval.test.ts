@@ -24,7 +24,7 @@ afterAll(() => {
 });
 
 describe('evaluateClient', () => {
-  it('sums the statistics of the global values over the client examples, whatever the batch size', () => {
+  it('sums the statistics of the global values over the client examples, whatever the batch size', async () => {
     const global = globalValues(model, 2);
     reference.setTrainable(global);
     const expected = reference.evaluate(collateBatch(indices.map((i) => dataset[i]), { task: 'classification', padId: PAD_ID }));
@@ -40,7 +40,7 @@ describe('evaluateClient', () => {
     expect(other.lossSum).not.toBeCloseTo(expected.lossSum, 4);
   });
 
-  it('gives zero statistics for no examples and refuses an index outside the dataset', () => {
+  it('gives zero statistics for no examples and refuses an index outside the dataset', async () => {
     const global = globalValues(model);
     expect(evaluateClient({ model, global, shard: { dataset, indices: [] }, batchSize: 4, padding })).toEqual({
       lossSum: 0,

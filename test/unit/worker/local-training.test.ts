@@ -60,19 +60,19 @@ function expectClose(actual: NamedTensors, expected: Map<string, ArrayLike<numbe
 const shardItems = () => indices.map((i) => dataset[i]);
 
 describe('trainLocally', () => {
-  it('gives the same delta for the same inputs, and another for another seed', () => {
+  it('gives the same delta for the same inputs, and another for another seed', async () => {
     const config = sgdConfig({ localEpochs: 2, momentum: 0.9 });
-    const a = train(config);
-    const b = train(config);
+    const a = await train(config);
+    const b = await train(config);
     expect(a.steps).toBe(4);
     for (const [name, d] of a.delta) expect(b.delta.get(name), name).toEqual(d);
-    const c = train({ ...config, seed: 8 });
+    const c = await train({ ...config, seed: 8 });
     expect(relativeError(c.delta.get('score.weight')!, a.delta.get('score.weight')!)).toBeGreaterThan(1e-4);
   });
 
-  it('one SGD step on the whole shard: delta = −η · the data-parallel mean gradient (FedAvg building block)', () => {
+  it('one SGD step on the whole shard: delta = −η · the data-parallel mean gradient (FedAvg building block)', async () => {
     const learningRate = 0.05;
-    const result = train(sgdConfig({ localSteps: 1, batchSize: indices.length, learningRate }));
+    const result = await train(sgdConfig({ localSteps: 1, batchSize: indices.length, learningRate }));
     const { mean, loss } = dataParallelMeanGradient(global, shardItems(), 1);
     const expected = new Map([...mean].map(([name, g]) => [name, g.map((x) => -learningRate * x)]));
     expectClose(result.delta, expected, 1e-5);
@@ -86,12 +86,12 @@ describe('trainLocally', () => {
     expect(Math.max(...result.delta.get(firstA)!.map(Math.abs))).toBeGreaterThan(0);
   });
 
-  it('FedProx: μ·(w − w_global) joins the gradient; two full-batch SGD steps equal the hand computation', () => {
+  it('FedProx: μ·(w − w_global) joins the gradient; two full-batch SGD steps equal the hand computation', async () => {
     const eta = 0.1;
     const mu = 2;
     const config = sgdConfig({ localSteps: 2, batchSize: indices.length, learningRate: eta });
-    const prox = train({ ...config, proximalMu: mu });
-    const plain = train(config);
+    const prox = await train({ ...config, proximalMu: mu });
+    const plain = await train(config);
 
     // Hand computation, float64: w1 = wg − η g(wg);  w2 = w1 − η (g(w1) + μ (w1 − wg)).
     const g0 = dataParallelMeanGradient(global, shardItems(), 10).mean;
@@ -111,10 +111,10 @@ describe('trainLocally', () => {
     expect(relativeError(prox.delta.get('score.weight')!, plain.delta.get('score.weight')!)).toBeGreaterThan(1e-3);
   });
 
-  it('FFA-LoRA: with every lora_A frozen, returns only B and the head and leaves A at its global value', () => {
+  it('FFA-LoRA: with every lora_A frozen, returns only B and the head and leaves A at its global value', async () => {
     const frozen = loraANames(model.manifest);
     expect(frozen.length).toBeGreaterThan(0);
-    const result = train(sgdConfig({ localEpochs: 2, frozen, momentum: 0.9, weightDecay: 0.1 }));
+    const result = await train(sgdConfig({ localEpochs: 2, frozen, momentum: 0.9, weightDecay: 0.1 }));
     const expectedNames = model.manifest.map((s) => s.name).filter((n) => !frozen.includes(n));
     expect([...result.delta.keys()]).toEqual(expectedNames);
     const after = model.getTrainable();
@@ -123,8 +123,8 @@ describe('trainLocally', () => {
     expect(Math.max(...result.delta.get(someB)!.map(Math.abs))).toBeGreaterThan(0);
   });
 
-  it('runs AdamW and counts steps over epochs (ceil(6 / 4) = 2 per epoch), examples and tokens seen', () => {
-    const result = train(sgdConfig({ optimizer: 'adamw', learningRate: 1e-2, localEpochs: 3, maxGradNorm: 1 }));
+  it('runs AdamW and counts steps over epochs (ceil(6 / 4) = 2 per epoch), examples and tokens seen', async () => {
+    const result = await train(sgdConfig({ optimizer: 'adamw', learningRate: 1e-2, localEpochs: 3, maxGradNorm: 1 }));
     expect(result.steps).toBe(6);
     expect(result.numExamplesSeen).toBe(18);
     expect(result.numTokensSeen).toBe(3 * result.numTokens);
@@ -134,27 +134,27 @@ describe('trainLocally', () => {
     expect(Math.max(...result.delta.get('score.weight')!.map(Math.abs))).toBeGreaterThan(1e-3);
   });
 
-  it('local_steps cycles through reshuffled epochs', () => {
-    expect(train(sgdConfig({ localSteps: 5, batchSize: 4 })).steps).toBe(5);
-    expect(train(sgdConfig({ localSteps: 5, batchSize: 4 })).numExamplesSeen).toBe(4 + 2 + 4 + 2 + 4);
+  it('local_steps cycles through reshuffled epochs', async () => {
+    expect((await train(sgdConfig({ localSteps: 5, batchSize: 4 }))).steps).toBe(5);
+    expect((await train(sgdConfig({ localSteps: 5, batchSize: 4 }))).numExamplesSeen).toBe(4 + 2 + 4 + 2 + 4);
   });
 
-  it('refuses bad configs, unknown frozen names and empty or out-of-range shards with stable codes', () => {
-    expect(() => train(sgdConfig({ batchSize: 0 }))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
-    expect(() => train(sgdConfig({ localSteps: 0 }))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
-    expect(() => train(sgdConfig({ momentum: 1 }))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
-    expect(() => train(sgdConfig({ proximalMu: -1 }))).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
-    expect(() => train(sgdConfig({ frozen: ['nope.weight'] }))).toThrow(expect.objectContaining({ code: ErrorCode.TENSOR_NAME }));
+  it('refuses bad configs, unknown frozen names and empty or out-of-range shards with stable codes', async () => {
+    await expect(train(sgdConfig({ batchSize: 0 }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+    await expect(train(sgdConfig({ localSteps: 0 }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+    await expect(train(sgdConfig({ momentum: 1 }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+    await expect(train(sgdConfig({ proximalMu: -1 }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+    await expect(train(sgdConfig({ frozen: ['nope.weight'] }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.TENSOR_NAME }));
     const cfg = sgdConfig();
-    expect(() => trainLocally({ model, global, shard: { dataset, indices: [] }, config: cfg, padding })).toThrow(
+    await expect(trainLocally({ model, global, shard: { dataset, indices: [] }, config: cfg, padding })).rejects.toThrow(
       expect.objectContaining({ code: ErrorCode.DATASET }),
     );
-    expect(() => trainLocally({ model, global, shard: { dataset, indices: [20] }, config: cfg, padding })).toThrow(
+    await expect(trainLocally({ model, global, shard: { dataset, indices: [20] }, config: cfg, padding })).rejects.toThrow(
       expect.objectContaining({ code: ErrorCode.TENSOR_RANGE }),
     );
   });
 
-  it('reports divergence as a non-finite delta error naming the tensor', () => {
-    expect(() => train(sgdConfig({ learningRate: 1e300, localEpochs: 2 }))).toThrow(expect.objectContaining({ code: ErrorCode.TENSOR_NON_FINITE }));
+  it('reports divergence as a non-finite delta error naming the tensor', async () => {
+    await expect(train(sgdConfig({ learningRate: 1e300, localEpochs: 2 }))).rejects.toThrow(expect.objectContaining({ code: ErrorCode.TENSOR_NON_FINITE }));
   });
 });
