@@ -4,7 +4,7 @@
  * read from disk one range at a time. Requests for other hashes, or for ranges outside a blob, get an `error`
  * frame and the connection stays open.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../shared/checksum.js';
 import { open, type FileHandle } from 'node:fs/promises';
 import { ErrorCode, OrchestratorError } from '../shared/errors.js';
 import { assertSha256Hex } from '../shared/blobs/blob-store.js';

@@ -3,7 +3,7 @@
  * path, the local cache), or fetch it from the coordinator in byte ranges into the cache, resuming a partial
  * file left by an earlier session, and verify its SHA-256 before it is used.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../shared/checksum.js';
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';

@@ -9,7 +9,7 @@
  * `chunk` is a transport envelope, not a {@link Message} kind: a peer that does not know it refuses it as an
  * unknown kind, which only happens when a frame is bigger than that peer's `maxPayload` would have allowed.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../checksum.js';
 import { z } from 'zod';
 import { ErrorCode, OrchestratorError, ProtocolError } from '../errors.js';
 import { PROTOCOL_VERSION } from './messages.js';
