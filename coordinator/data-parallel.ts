@@ -8,6 +8,7 @@ import { ParamSync, type IsLossless, type ParamUpdate, type TensorEncoder } from
 import type { NamedTensors } from '../shared/tensors.js';
 import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
 import { CloseCode } from '../shared/protocol/close-codes.js';
+import { releaseMessage } from '../shared/protocol/socket-transport.js';
 import type { OnWorkerLoss } from '../shared/config.js';
 import { addStats, EMPTY_STATS, sumContributions, type GradientContribution } from './aggregation.js';
 import { splitGlobalBatch, type BatchSlice } from './batch-plan.js';
@@ -86,6 +87,8 @@ export class DataParallelTrainer {
     );
     const contributions = results.map((r) => r.value);
     const summed = sumContributions(contributions, this.state.manifest);
+    // The sums are float64 copies: the replies' bytes (views of reassembly buffers) can serve the next transfer.
+    for (const contribution of contributions) contribution.release();
     const report = this.state.applyGradients(summed);
     return { ...report, stats: summed.stats, numWorkers: workers.length, wallMs: performance.now() - started, ...this.traffic };
   }
@@ -130,7 +133,7 @@ export class DataParallelTrainer {
     params: NamedTensors,
     stepIndex: number,
     sliceIndex: number,
-  ): Promise<GradientContribution> {
+  ): Promise<GradientContribution & { readonly release: () => void }> {
     const reply = await worker.request(
       {
         kind: MsgKind.GRAD_REQUEST,
@@ -151,7 +154,7 @@ export class DataParallelTrainer {
     if (reply.stats.numSamples !== batch.batchSize) {
       throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `worker ${worker.id} counted ${reply.stats.numSamples} samples for a batch of ${batch.batchSize}`);
     }
-    return { grads, stats: reply.stats };
+    return { grads, stats: reply.stats, release: () => releaseMessage(worker.transport, reply) };
   }
 
   /**

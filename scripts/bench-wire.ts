@@ -32,6 +32,7 @@ import { startWsServer, type ServerConnection } from '../coordinator/transport-w
 import { connectWs } from '../worker/transport-ws.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
 import { measureCodecTraining } from './wire-training.js';
+import { tr } from '../scratch/h7/trace.js';
 
 /** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
 function runBenchScript(script: string, args: readonly string[]): Promise<unknown> {
@@ -199,8 +200,10 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const reply = new Promise<Message>((resolve) => (pendingWs = resolve));
       const msg = makeMessage('grad_request', { step: r, params: [float32Blob('t', [n], values)], paramsVersion: r, batch: tinyBatch(), dropoutSeed: 0 });
+      tr(`ws run ${r} start`);
       await conn.send(msg);
       const back = await reply;
+      tr(`ws run ${r} got reply`);
       if (back.kind !== 'grad_result') throw new Error(`unexpected ${back.kind}`);
       const out = blobToFloat32(back.grads[0]);
       zeroCopy &&= out.buffer === back.grads[0].data.buffer;

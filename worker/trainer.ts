@@ -3,11 +3,10 @@ import { MsgKind } from '../shared/protocol/messages.js';
 import { wireToBatch } from '../shared/protocol/batch.js';
 import { ErrorFeedback, encodeTensor, isLossy, resolveCodec, type CodecPolicy } from '../shared/codecs/index.js';
 import { FP32_POLICY } from '../shared/codecs/index.js';
-import { applyParamUpdate } from '../shared/param-sync.js';
 import type { NamedTensors } from '../shared/tensors.js';
-import { ErrorCode, OrchestratorError } from '../shared/errors.js';
 import type { TaskModel } from '../shared/model/task-model.js';
 import type { TensorBlob } from '../shared/protocol/messages.js';
+import { HeldParams } from './held-params.js';
 import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOptions } from './topk-gradients.js';
 
 /**
@@ -15,10 +14,8 @@ import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOp
  * sends a new version, and answers gradient and evaluation requests. Pure request → reply; no I/O.
  */
 export class DataParallelRank {
-  /** Version of the trainable parameters installed in the model (-1 before the first). */
-  private paramsVersion = -1;
-  /** The installed parameters, to which partial updates and deltas apply. */
-  private held?: NamedTensors;
+  /** The installed parameters and their version, to which partial updates and deltas apply. */
+  private readonly params: HeldParams;
 
   private readonly errorFeedback = new ErrorFeedback();
   private readonly topk: TopkGradientEncoder;
@@ -36,6 +33,7 @@ export class DataParallelRank {
     topkOptions: Omit<TopkGradientOptions, 'errorFeedback'> = DEFAULT_TOPK_GRADIENT_OPTIONS,
   ) {
     this.topk = new TopkGradientEncoder({ ...topkOptions, errorFeedback: useErrorFeedback });
+    this.params = new HeldParams(model.manifest);
   }
 
   /**
@@ -79,24 +77,8 @@ export class DataParallelRank {
   }
 
   private installParams(request: MessageOf<typeof MsgKind.GRAD_REQUEST> | MessageOf<typeof MsgKind.EVAL_REQUEST>): void {
-    if (request.paramsVersion === this.paramsVersion && !request.params && !request.paramsDelta) return;
-    const isFullSync = request.baseVersion === undefined;
-    if (!isFullSync && (request.baseVersion !== this.paramsVersion || !this.held)) {
-      throw new OrchestratorError(
-        ErrorCode.PARAMS_VERSION,
-        `update to parameter version ${request.paramsVersion} is relative to version ${request.baseVersion}, but this worker holds version ${this.paramsVersion}`,
-      );
-    }
-    if (isFullSync && !request.params) {
-      throw new OrchestratorError(
-        ErrorCode.PARAMS_VERSION,
-        `request for parameter version ${request.paramsVersion} came without parameters, but this worker holds version ${this.paramsVersion}`,
-      );
-    }
-    // applyParamUpdate validates every tensor before it changes anything: a bad frame leaves the parameters in place.
-    const next = applyParamUpdate(isFullSync ? undefined : this.held, request, this.model.manifest);
-    this.model.setTrainable(next);
-    this.held = next;
-    this.paramsVersion = request.paramsVersion;
+    // HeldParams validates every tensor before it changes anything: a bad frame leaves the parameters in place.
+    const { params, changed } = this.params.apply(request);
+    if (changed) this.model.setTrainable(params);
   }
 }

@@ -3,10 +3,9 @@
  * WebSockets on loopback, each with per-worker batch b, equals one in-process trainer with batch N·b.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareRun, runCoordinator } from '../../coordinator/run.js';
+import { prepareRun } from '../../coordinator/run.js';
+import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { connectWithRetry } from '../../worker/transport-ws.js';
-import { runWorkerSession, type WorkerOutcome } from '../../worker/worker-runtime.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 
 let fixture: DpFixture;
@@ -20,16 +19,7 @@ beforeAll(async () => {
 describe('synchronous data-parallel over WebSockets', () => {
   it.each([1, 2, 3])('%i worker(s) with batch b equal one process with batch N·b after 5 steps', async (numWorkers) => {
     const config = dpConfig(fixture, numWorkers);
-    const sessions: Promise<WorkerOutcome>[] = [];
-    const result = await runCoordinator(config, {
-      log: () => undefined,
-      onListening: (url) => {
-        for (let i = 0; i < numWorkers; i++) {
-          sessions.push(connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined })));
-        }
-      },
-    });
-    const outcomes = await Promise.all(sessions);
+    const { result, outcomes } = await runWithInProcessWorkers(config, numWorkers, backend);
     expect(outcomes.map((o) => o.kind)).toEqual(Array(numWorkers).fill('stopped'));
 
     const reference = await referenceRun(config);

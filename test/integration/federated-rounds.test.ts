@@ -6,14 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareRun, runCoordinator, type RunResult } from '../../coordinator/run.js';
+import { prepareRun } from '../../coordinator/run.js';
+import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import type { RunConfig } from '../../shared/config.js';
 import { collateBatch } from '../../shared/data/index.js';
 import { TaskModel } from '../../shared/model/task-model.js';
 import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { connectWithRetry } from '../../worker/transport-ws.js';
-import { runWorkerSession, type WorkerOutcome } from '../../worker/worker-runtime.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, type DpFixture } from '../helpers/dp-fixture.js';
 
 let fixture: DpFixture;
@@ -24,19 +23,7 @@ beforeAll(async () => {
   backend = await selectBackend('auto');
 });
 
-/** Runs the coordinator with `numWorkers` in-process workers over loopback WebSockets. */
-async function runWithWorkers(config: RunConfig, numWorkers: number): Promise<{ result: RunResult; outcomes: WorkerOutcome[] }> {
-  const sessions: Promise<WorkerOutcome>[] = [];
-  const result = await runCoordinator(config, {
-    log: () => undefined,
-    onListening: (url) => {
-      for (let i = 0; i < numWorkers; i++) {
-        sessions.push(connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined })));
-      }
-    },
-  });
-  return { result, outcomes: await Promise.all(sessions) };
-}
+const runWithWorkers = (config: RunConfig, numWorkers: number) => runWithInProcessWorkers(config, numWorkers, backend);
 
 function metricsOf(outputDir: string): Record<string, unknown>[] {
   return readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
