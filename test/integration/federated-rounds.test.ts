@@ -160,4 +160,16 @@ describe('federated rounds over WebSockets', () => {
       model.dispose();
     }
   });
+
+  it('the same shard plan gives the same model whether clients load data locally or get it shipped, and whether they are virtual or pinned to workers', async () => {
+    const base = { mode: 'federated', num_rounds: 2, fraction_fit: 1, min_fit_clients: 2, min_available_clients: 2, partition: 'iid' };
+    const local = await runWithWorkers(dpConfig(fixture, 2, { ...base, num_clients: 2, data_delivery: 'local' }), 2);
+    const shipped = await runWithWorkers(dpConfig(fixture, 2, { ...base, num_clients: 2, data_delivery: 'ship' }), 2);
+    const pinned = await runWithWorkers(dpConfig(fixture, 2, { ...base, num_clients: -1, data_delivery: 'local' }), 2);
+    const planOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).shard_plan.sha256;
+    expect(planOf(shipped.result.outputDir)).toBe(planOf(local.result.outputDir));
+    expect(planOf(pinned.result.outputDir)).toBe(planOf(local.result.outputDir));
+    expect(maxRelativeDifference(shipped.result.params, local.result.params)).toBeLessThan(1e-6);
+    expect(maxRelativeDifference(pinned.result.params, local.result.params)).toBeLessThan(1e-6);
+  });
 });
