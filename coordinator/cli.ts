@@ -6,6 +6,8 @@ import { PACKAGE_VERSION } from '../shared/version.js';
 import { startLocalWorkers, type LocalWorkers } from './local-workers.js';
 import type { MetricsRecord } from './metrics.js';
 import { runCoordinator } from './run.js';
+import { authSettingsOf, localWorkerAccess } from './auth-settings.js';
+import { redactSecrets } from '../shared/config/redact.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -17,6 +19,8 @@ interface ConfigFlags {
   readonly dataset?: string;
   readonly host?: string;
   readonly port?: string;
+  /** `--resume` alone (true) or `--resume PATH`. */
+  readonly resume?: string | true;
 }
 
 /** Turns the convenience flags into `--set` overrides, so precedence stays: flags/--set > env > file > defaults. */
@@ -29,6 +33,7 @@ async function configFrom(flags: ConfigFlags): Promise<RunConfig> {
   shortcut('dataset', flags.dataset);
   shortcut('host', flags.host);
   shortcut('port', flags.port);
+  if (flags.resume !== undefined) shortcut('resume_from_checkpoint', flags.resume === true ? 'true' : flags.resume);
   return resolveConfig({ file: flags.config, env: process.env, sets });
 }
 
@@ -39,7 +44,8 @@ function withConfigFlags(command: Command): Command {
     .option('--workers <n>', 'number of workers (run: local processes to start; coordinator: workers to wait for)')
     .option('--model <path>', 'base model (.gguf); same as --set model=PATH')
     .option('--dataset <spec>', 'spam-assassin | jsonl:PATH | csv:PATH | tsv:PATH; same as --set dataset=SPEC')
-    .option('-o, --output-dir <dir>', 'run output folder; same as --set output_dir=DIR');
+    .option('-o, --output-dir <dir>', 'run output folder; same as --set output_dir=DIR')
+    .option('--resume [path]', 'continue from the newest complete checkpoint (in output_dir, or the newest run folder), or from PATH (a checkpoint or run folder); same as --set resume_from_checkpoint=true|PATH');
 }
 
 /** Prints training progress as readable lines (stderr), one per logging step and one per evaluation. */
@@ -62,7 +68,7 @@ function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => v
 }
 
 function printConfig(config: RunConfig): void {
-  console.error(`resolved configuration:\n${JSON.stringify(config, null, 2)}`);
+  console.error(`resolved configuration:\n${JSON.stringify(redactSecrets(config), null, 2)}`);
 }
 
 async function runCommand(flags: ConfigFlags & { backend?: string }, startWorkers: boolean): Promise<void> {
@@ -80,7 +86,9 @@ async function runCommand(flags: ConfigFlags & { backend?: string }, startWorker
   try {
     const result = await runCoordinator(config, {
       onListening: (url) => {
-        if (startWorkers) workers = startLocalWorkers(config.workers, url, ['--backend', config.backend], (line) => console.error(line));
+        if (!startWorkers) return;
+        const access = localWorkerAccess(authSettingsOf(config), config);
+        workers = startLocalWorkers(config.workers, url, ['--backend', config.backend, ...access.args], (line) => console.error(line), () => access.env);
       },
       onMetrics: (record) => {
         if (record.event === 'run_start') totalSteps = Number(record.total_steps);
@@ -104,6 +112,7 @@ const program = new Command()
     `
 Worker commands (run by the worker program):
   swarmtune worker --connect ws://HOST:PORT [--backend auto|tensorflow|wasm|cpu] [--model PATH]
+                   [--token T | --token-file F] [--auth-key-id ID] [--ca FILE]   (auth and wss://)
   swarmtune generate --model PATH --prompt TEXT [--max-new-tokens N] [--temperature T] [--adapter DIR]`,
   );
 

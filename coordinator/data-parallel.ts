@@ -15,6 +15,7 @@ import { splitGlobalBatch, type BatchSlice } from './batch-plan.js';
 import type { WorkerRegistry } from './registry.js';
 import type { StepReport, TrainableState } from './trainable-state.js';
 import type { WorkerSession } from './worker-session.js';
+import { isGateRejection } from './quarantine.js';
 
 /** What the synchronous data-parallel loop needs from the run. */
 export interface DataParallelOptions {
@@ -69,6 +70,10 @@ export class DataParallelTrainer {
     private readonly options: DataParallelOptions,
   ) {
     this.paramSync = new ParamSync(state.manifest, options.encodeParam ?? float32Blob, options.isParamLossless ?? (() => true));
+    // A worker rejoining under its old id holds nothing we sent its previous session: its next request is a full sync.
+    registry.subscribe((event) => {
+      if (event.type === 'joined') this.paramSync.forget(event.session.id);
+    });
   }
 
   /**
@@ -176,6 +181,8 @@ export class DataParallelTrainer {
         // Whatever the failure, the worker's copy is no longer known for sure: its next request is a full sync.
         this.paramSync.forget(worker.id);
         if (err instanceof TimeoutError) worker.close(CloseCode.STEP_TIMEOUT, 'step timed out');
+        // A result refused at the gate is a strike; the third quarantines the worker (closed, its id refused).
+        if (isGateRejection(err)) this.registry.strike(worker, err);
         const outcome = this.options.onWorkerLoss === 'survivors' ? 'dropped' : 'reassigned';
         this.options.onSliceFailure?.({ workerId: worker.id, sliceIndex: slice.sliceIndex, error: err as Error, outcome });
         if (outcome === 'dropped') return undefined;

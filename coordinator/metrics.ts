@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
  * round), an evaluation (`eval` centralized, `federated_eval` on clients), or a run event, with HF Trainer field names.
  */
 export interface MetricsRecord {
-  readonly event: 'train' | 'round' | 'eval' | 'federated_eval' | 'worker_joined' | 'worker_lost' | 'slice_failed' | 'run_start' | 'run_end';
+  readonly event: 'train' | 'round' | 'eval' | 'federated_eval' | 'worker_joined' | 'worker_lost' | 'worker_quarantined' | 'auth_rejected' | 'slice_failed' | 'run_start' | 'run_end';
   readonly step?: number;
   readonly epoch?: number;
   readonly round?: number;

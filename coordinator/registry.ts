@@ -4,7 +4,9 @@ import type { ModelSpec } from '../shared/model/types.js';
 import type { TensorSpec } from '../shared/tensors.js';
 import type { Transport } from '../shared/transport.js';
 import { ErrorCode, OrchestratorError, TimeoutError, errorCodeOf } from '../shared/errors.js';
-import { newWorkerId } from '../shared/ids.js';
+import { newWorkerId, type WorkerId } from '../shared/ids.js';
+import { CloseCode } from '../shared/protocol/close-codes.js';
+import { Quarantine, type StrikeRecord } from './quarantine.js';
 import { WorkerSession, WorkerState } from './worker-session.js';
 import type { BlobServer } from './blob-server.js';
 
@@ -21,13 +23,16 @@ export interface RegistryOptions {
   readonly helloTimeoutMs?: number;
   /** Time for a worker to load and verify the base model after `welcome`. @default 120_000 */
   readonly loadTimeoutMs?: number;
+  /** Gate rejections after which a worker is quarantined (closed 4006, its id refused for the run); 0 = never. @default 3 */
+  readonly quarantineStrikes?: number;
 }
 
 /** A change in the worker pool, for logs and metrics. */
 export type RegistryEvent =
   | { readonly type: 'joined'; readonly session: WorkerSession }
   | { readonly type: 'rejected'; readonly peer: string; readonly code: string; readonly message: string }
-  | { readonly type: 'lost'; readonly session: WorkerSession; readonly reason: string };
+  | { readonly type: 'lost'; readonly session: WorkerSession; readonly reason: string }
+  | { readonly type: 'quarantined'; readonly session: WorkerSession; readonly strikes: number; readonly code: string; readonly message: string };
 
 /** WebSocket close code for a handshake that went wrong (policy violation). */
 const CLOSE_POLICY = 1008;
@@ -42,8 +47,32 @@ export class WorkerRegistry {
   /** Set by `stopAll`: closes after that are the run ending, not workers being lost. */
   private isStopping = false;
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
+  private readonly quarantine: Quarantine;
 
-  constructor(private readonly options: RegistryOptions) {}
+  constructor(private readonly options: RegistryOptions) {
+    this.quarantine = new Quarantine(options.quarantineStrikes ?? 3);
+  }
+
+  /**
+   * Counts a result of `session` rejected at the gate (see coordinator/quarantine.ts). At the configured number of
+   * strikes the worker is quarantined: it gets an `error` frame E_WORKER_QUARANTINED, its connection is closed with
+   * 4006, a `quarantined` event is emitted, and a rejoin under its id is refused for the rest of the run.
+   */
+  strike(session: WorkerSession, err: unknown): StrikeRecord {
+    const record = this.quarantine.strike(session.id, err);
+    if (record.isQuarantined && session.state !== WorkerState.LOST) {
+      const message = `worker ${session.id} quarantined: ${record.strikes} results rejected at the gate (last: ${record.code} ${(err as Error).message})`;
+      this.emit({ type: 'quarantined', session, strikes: record.strikes, code: record.code, message });
+      void session.send({ kind: MsgKind.ERROR, code: ErrorCode.WORKER_QUARANTINED, message, retryable: false }).catch(() => undefined);
+      session.close(CloseCode.QUARANTINED, truncateReason(message));
+    }
+    return record;
+  }
+
+  /** Whether `workerId` was quarantined during this run. */
+  isQuarantined(workerId: string): boolean {
+    return this.quarantine.isQuarantined(workerId);
+  }
 
   /** Subscribes to pool changes; returns the unsubscribe function. */
   subscribe(listener: (event: RegistryEvent) => void): () => void {
@@ -69,6 +98,7 @@ export class WorkerRegistry {
         throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `expected hello as the first frame, got ${hello.kind}`);
       }
       session.capabilities = hello.capabilities;
+      if (hello.workerId !== undefined) this.rejoin(session, hello.workerId as WorkerId);
       const ready = await session.request(
         { kind: MsgKind.WELCOME, replyTo: hello.id, runId, workerId: session.id, model, modelSpec, manifest, settings },
         MsgKind.READY,
@@ -88,10 +118,11 @@ export class WorkerRegistry {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const code = errorCodeOf(err);
-      this.sessions.delete(session.id);
+      // A session replaced during its handshake must not take its successor's entry with it.
+      if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
       if (session.state !== WorkerState.LOST) {
         await session.send({ kind: MsgKind.ERROR, code, message, retryable: err instanceof TimeoutError }).catch(() => undefined);
-        session.close(CLOSE_POLICY, truncateReason(message));
+        session.close(code === ErrorCode.WORKER_QUARANTINED ? CloseCode.QUARANTINED : CLOSE_POLICY, truncateReason(message));
       }
       this.emit({ type: 'rejected', peer: transport.peer, code, message });
     }
@@ -145,6 +176,26 @@ export class WorkerRegistry {
           s.close(1000, 'run finished');
         }),
     );
+  }
+
+  /**
+   * A worker asks to rejoin under `workerId` (S14): the new session takes the id and replaces a live session holding
+   * it (closed 4007). With run keys, a different key should be refused instead: authentication is checked in the
+   * upgrade, before any hello.
+   * @throws OrchestratorError E_WORKER_QUARANTINED when the id was quarantined during this run
+   */
+  private rejoin(session: WorkerSession, workerId: WorkerId): void {
+    if (this.quarantine.isQuarantined(workerId)) {
+      throw new OrchestratorError(ErrorCode.WORKER_QUARANTINED, `worker id ${workerId} is quarantined for this run (its results were rejected at the gate ${this.quarantine.strikesOf(workerId)} times)`);
+    }
+    if (workerId === session.id) return;
+    const previous = this.sessions.get(workerId);
+    this.sessions.delete(session.id);
+    session.adoptId(workerId);
+    this.sessions.set(workerId, session);
+    if (previous && previous !== session && previous.state !== WorkerState.LOST) {
+      previous.close(CloseCode.REPLACED, 'replaced by a new connection under the same worker id');
+    }
   }
 
   private emit(event: RegistryEvent): void {

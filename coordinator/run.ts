@@ -21,8 +21,13 @@ import { shardPlanSha256 } from '../shared/data/shard-plan.js';
 import { MetricsLog, type MetricsRecord } from './metrics.js';
 import { WorkerRegistry } from './registry.js';
 import { BlobServer } from './blob-server.js';
-import { TrainableState } from './trainable-state.js';
+import { TrainableState, type TrainableStateSnapshot } from './trainable-state.js';
+import { checkResumable, findResumePoint, isRoundSave, isStepSave, manifestLines, saveCheckpoint } from './checkpoint.js';
+import type { CheckpointStateInput } from './checkpoint-state.js';
 import { startWsServer, type WsServer } from './transport-ws.js';
+import { createAuthenticator } from './auth.js';
+import { authSettingsOf, tlsFilesOf } from './auth-settings.js';
+import { redactSecrets } from '../shared/config/redact.js';
 import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
 
 /** Hooks into a run, for the CLI (start local workers once listening) and for tests. */
@@ -71,9 +76,14 @@ export interface PreparedRun {
 export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
   const log = hooks.log ?? ((line: string) => console.error(line));
   const runId = newRunId();
-  const outputDir = resolve(resolveOutputDir(config.output_dir, new Date()));
+  const startedAt = new Date();
+  // Resuming continues in the checkpoint's run folder (checkpoint.ts); the state is restored once the data is ready.
+  const resumePoint = await findResumePoint(config, startedAt, (line) => log(`resume: ${line}`));
+  const outputDir = resumePoint?.outputDir ?? resolve(resolveOutputDir(config.output_dir, startedAt));
   await mkdir(outputDir, { recursive: true });
-  await writeJson(join(outputDir, 'run_config.json'), config);
+  await writeJson(join(outputDir, 'run_config.json'), redactSecrets(config));
+  // Read the secrets and certificates now, so that a missing file fails before the model is loaded.
+  const security = { auth: authSettingsOf(config), tls: tlsFilesOf(config) };
 
   const prepared = await prepareRun(config);
   const { loaded, modelSpec, manifest } = prepared;
@@ -82,6 +92,21 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
 
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
   const state = createTrainableState(config, prepared, totalSteps);
+  if (resumePoint) {
+    checkResumable(resumePoint, { config, modelSha256: loaded.sha256, trainSha256: prepared.trainSha256, manifest });
+    log(`resuming from ${resumePoint.checkpointDir}`);
+    if (resumePoint.state.progress.mode === 'data-parallel') state.restoreState(resumePoint.state.trainer as TrainableStateSnapshot);
+  }
+  const checkpointState = (progress: CheckpointStateInput['progress'], trainer: unknown): CheckpointStateInput => ({
+    runId,
+    config,
+    modelSha256: loaded.sha256,
+    trainSha256: prepared.trainSha256,
+    manifest: manifestLines(manifest),
+    progress,
+    rng: { seed: config.seed },
+    trainer,
+  });
   const isFederated = config.mode === 'federated';
   const shardPlans = isFederated ? shardPlansOf(config, prepared, config.num_clients === -1 ? config.workers : config.num_clients) : undefined;
   const exampleLabels = config.task === 'classification' ? prepared.train.map((item) => prepared.labels[item.label!]) : undefined;
@@ -117,6 +142,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     model: { path: loaded.path, sha256: loaded.sha256, format: 'gguf' },
     modelSpec,
     manifest,
+    quarantineStrikes: config.quarantine_strikes,
     settings: {
       mode: config.mode,
       data_delivery: config.data_delivery,
@@ -143,6 +169,9 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     } else if (event.type === 'lost') {
       log(`worker ${event.session.id} lost: ${event.reason}`);
       metrics.write({ event: 'worker_lost', worker_id: event.session.id, reason: event.reason });
+    } else if (event.type === 'quarantined') {
+      log(event.message);
+      metrics.write({ event: 'worker_quarantined', worker_id: event.session.id, strikes: event.strikes, code: event.code, reason: event.message });
     } else log(`refused a worker from ${event.peer}: ${event.code} ${event.message}`);
   });
 
@@ -151,6 +180,13 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     port: config.port,
     chunkSizeBytes: config.chunk_size_bytes,
     maxPayloadBytes: config.chunk_size_bytes + CHUNK_HEADER_SLACK_BYTES,
+    authenticator: createAuthenticator(security.auth, {
+      onReject: ({ peer, reason, message }) => {
+        log(`refused a worker from ${peer}: ${message}`);
+        metrics.write({ event: 'auth_rejected', peer, reason });
+      },
+    }),
+    tls: security.tls,
     onConnection: (connection) => void registry.admit(connection),
   });
   try {
@@ -160,7 +196,22 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     if (shardPlans) {
       metrics.write({ event: 'run_start', round: 0, num_rounds: config.num_rounds, num_clients: shardPlans.train.num_clients, workers: registry.ready().length });
       const outcome = await trainFederated(
-        { config, prepared, registry, metrics, outputDir, log, saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels }) },
+        {
+          config,
+          prepared,
+          registry,
+          metrics,
+          outputDir,
+          log,
+          saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels }),
+          checkpoints: {
+            resumeFrom: resumePoint?.state.progress.mode === 'federated' ? { round: resumePoint.state.progress.round, trainer: resumePoint.state.trainer } : undefined,
+            isSaveRound: (round) => isRoundSave(config, round, config.num_rounds),
+            save: async (round, files) => {
+              await saveCheckpoint({ runDir: outputDir, number: round, totalLimit: config.save_total_limit, writeAdapter: files.writeAdapter, writeExtra: files.writeExtra, state: checkpointState({ mode: 'federated', round }, files.trainer) });
+            },
+          },
+        },
         shardPlans,
       );
       return await finishRun({ outputDir, config, prepared, registry, metrics, log }, outcome.finalEval, outcome.params, config.num_rounds, outcome.rounds.map((r) => r.trainLoss));
@@ -180,9 +231,9 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
         metrics.write({ event: 'slice_failed', step: state.step, worker_id: workerId, slice: sliceIndex, code: errorCodeOf(error), outcome });
       },
     });
-    metrics.write({ event: 'run_start', step: 0, total_steps: totalSteps, global_batch_size: globalBatchSize, workers: registry.ready().length });
+    metrics.write({ event: 'run_start', step: state.step, ...(resumePoint ? { resumed_from: resumePoint.checkpointDir } : {}), total_steps: totalSteps, global_batch_size: globalBatchSize, workers: registry.ready().length });
 
-    if (config.eval_on_start) {
+    if (config.eval_on_start && !resumePoint) {
       const atStart = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
       metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart) });
     }
@@ -190,9 +241,21 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     const emptyWindow = { loss: 0, steps: 0, samples: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
     let window = emptyWindow;
     let lastEval: BatchStats | undefined;
-    for (let epoch = 0; state.step < totalSteps; epoch++) {
+    const resumedAt = resumePoint?.state.progress.mode === 'data-parallel' ? resumePoint.state.progress : undefined;
+    const saveDp = (epoch: number, batchInEpoch: number) =>
+      saveCheckpoint({
+        runDir: outputDir,
+        number: state.step,
+        totalLimit: config.save_total_limit,
+        writeAdapter: (dir) => saveAdapter(dir, state, prepared, config),
+        state: checkpointState({ mode: 'data-parallel', step: state.step, epoch, batchInEpoch, totalSteps }, state.exportState()),
+      });
+    for (let epoch = resumedAt?.epoch ?? 0; state.step < totalSteps; epoch++) {
       const batches = batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch });
-      for (const globalBatch of batches) {
+      // Data order is a pure function of (seed, epoch): a resumed run skips the batches its checkpoint had trained.
+      const firstBatch = epoch === resumedAt?.epoch ? resumedAt.batchInEpoch : 0;
+      for (const [batchIndex, globalBatch] of batches.entries()) {
+        if (batchIndex < firstBatch) continue;
         if (state.step >= totalSteps) break;
         const report = await trainer.step(prepared.train, globalBatch);
         stepLosses.push(report.loss);
@@ -209,7 +272,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
           metrics.write({
             event: 'train',
             step,
-            epoch: round4(epoch + (batches.indexOf(globalBatch) + 1) / batches.length),
+            epoch: round4(epoch + (batchIndex + 1) / batches.length),
             loss: window.loss / window.steps,
             learning_rate: report.learningRate,
             grad_norm: report.gradNorm,
@@ -220,10 +283,11 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
           });
           window = emptyWindow;
         }
+        if (isStepSave(config, step, totalSteps)) await saveDp(epoch, batchIndex + 1);
       }
       lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
       metrics.write({ event: 'eval', step: state.step, epoch: epoch + 1, ...evalFields(lastEval) });
-      await saveAdapter(join(outputDir, `checkpoint-${state.step}`), state, prepared, config);
+      if (config.save_strategy === 'epoch') await saveDp(epoch + 1, 0);
     }
 
     const finalEval = lastEval ?? (await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size));

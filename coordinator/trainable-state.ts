@@ -15,6 +15,18 @@ export interface StepReport {
   readonly loss: number;
 }
 
+/** {@link TrainableState} as data (what a checkpoint stores). */
+export interface TrainableStateSnapshot {
+  readonly version: number;
+  readonly params: Readonly<Record<string, Float64Array>>;
+  readonly adamw: {
+    readonly step: number;
+    readonly secondMomentSteps: number;
+    readonly m: Readonly<Record<string, Float64Array>>;
+    readonly v: Readonly<Record<string, Float64Array>>;
+  };
+}
+
 /**
  * The single writer of the global trainable state: float64 master weights, AdamW moments, the step counter
  * and the learning-rate schedule. Workers see float32 copies of the weights.
@@ -46,6 +58,33 @@ export class TrainableState {
   /** Number of optimizer steps applied so far. */
   get step(): number {
     return this.optimizerState.step;
+  }
+
+  /** A copy of everything that defines the state (float64 weights, AdamW moments and counters, version), for checkpoints. */
+  exportState(): TrainableStateSnapshot {
+    const copy = (m: Map<string, Float64Array>) => Object.fromEntries([...m].map(([name, v]) => [name, Float64Array.from(v)]));
+    const o = this.optimizerState;
+    return { version: this.version, params: copy(this.params), adamw: { step: o.step, secondMomentSteps: o.secondMomentSteps, m: copy(o.firstMoment), v: copy(o.secondMoment) } };
+  }
+
+  /**
+   * Puts back a state from {@link exportState} (read from a checkpoint), value for value.
+   * @throws Error when a tensor is missing or has another length than the manifest says
+   */
+  restoreState(snapshot: TrainableStateSnapshot): void {
+    const fill = (target: Map<string, Float64Array>, source: Readonly<Record<string, ArrayLike<number>>>, what: string) => {
+      for (const [name, values] of target) {
+        const saved = source[name];
+        if (!saved || saved.length !== values.length) throw new Error(`restoreState: ${what} "${name}" is missing or has ${saved?.length} values, expected ${values.length}`);
+        values.set(saved);
+      }
+    };
+    fill(this.params, snapshot.params, 'parameter');
+    fill(this.optimizerState.firstMoment, snapshot.adamw.m, 'AdamW first moment');
+    fill(this.optimizerState.secondMoment, snapshot.adamw.v, 'AdamW second moment');
+    this.optimizerState.step = snapshot.adamw.step;
+    this.optimizerState.secondMomentSteps = snapshot.adamw.secondMomentSteps;
+    this.version = snapshot.version;
   }
 
   /** Float32 copies of the current weights, as workers compute with them. */

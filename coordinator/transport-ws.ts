@@ -10,7 +10,8 @@
  * `pingIntervalMs + pongTimeoutMs` (tests use 200/200: within 400 ms). The patience must exceed the time a
  * worker needs to upload its largest frame, since ws sends a pong only between frames.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -20,6 +21,9 @@ import { PROTOCOL_VERSION, SUBPROTOCOL } from '../shared/protocol/messages.js';
 import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
 import { attachWebSocket, type SocketTransport } from '../shared/protocol/socket-transport.js';
 import type { Transport } from '../shared/transport.js';
+import { AUTH_REASON_HEADER } from '../shared/auth-signing.js';
+import type { Authenticator } from './auth.js';
+import type { TlsFiles } from './auth-settings.js';
 
 /**
  * Largest inbound WebSocket frame: the default chunk size plus header slack (4 MiB + 64 KiB). Bigger messages
@@ -67,6 +71,10 @@ export interface WsServerOptions {
   readonly sendStallTimeoutMs?: number;
   /** Bytes queued in the socket past which the connection is dropped as stalled. @default 64 MiB */
   readonly maxQueuedSendBytes?: number;
+  /** Checks each upgrade's credentials before anything else; a refusal answers HTTP 401. @default none (all pass) */
+  readonly authenticator?: Authenticator;
+  /** Certificate and key: listen with TLS (`wss://`). @default plain `ws://` */
+  readonly tls?: TlsFiles;
   /** Called once per accepted connection, synchronously in the upgrade; a throw closes that connection (1011). */
   readonly onConnection: (conn: ServerConnection) => void;
 }
@@ -91,8 +99,9 @@ function offeredProtocols(req: IncomingMessage): string[] {
 }
 
 /** Answers an upgrade request with an HTTP error and a readable body, then drops the socket. */
-function refuseUpgrade(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
+function refuseUpgrade(socket: Duplex, status: number, statusText: string, code: string, message: string, headers: Readonly<Record<string, string>> = {}): void {
   const body = `${message}\n`;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${statusText}\r\n` +
@@ -100,6 +109,7 @@ function refuseUpgrade(socket: Duplex, status: number, statusText: string, code:
       'Content-Type: text/plain; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       `${REFUSAL_CODE_HEADER}: ${code}\r\n` +
+      extra +
       '\r\n' +
       body,
   );
@@ -143,10 +153,11 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const transports = new Map<WebSocket, SocketTransport>();
 
-  const http: Server = createServer((_req, res) => {
+  const onPlainRequest = (_req: IncomingMessage, res: ServerResponse): void => {
     res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
     res.end(`swarmtune coordinator: connect with a WebSocket client and sub-protocol ${SUBPROTOCOL}\n`);
-  });
+  };
+  const http: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onPlainRequest) : createServer(onPlainRequest);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
@@ -184,6 +195,15 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     // A reset during the handshake must not become an unhandled 'error'.
     socket.on('error', () => socket.destroy());
     try {
+      // Credentials first: an unauthenticated peer learns nothing of the run, not even its protocol version.
+      const verdict = options.authenticator?.check(req);
+      if (verdict && !verdict.ok) {
+        refuseUpgrade(socket, 401, 'Unauthorized', ErrorCode.AUTH_FAILED, verdict.message, {
+          'WWW-Authenticate': verdict.challenge,
+          [AUTH_REASON_HEADER]: verdict.reason,
+        });
+        return;
+      }
       const offered = offeredProtocols(req);
       if (!offered.includes(SUBPROTOCOL)) {
         const other = offered.find((p) => p.startsWith('swarmtune.'));
@@ -234,5 +254,5 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     return closing;
   };
 
-  return { port, url: `ws://${urlHost}:${port}`, close };
+  return { port, url: `${options.tls ? 'wss' : 'ws'}://${urlHost}:${port}`, close };
 }

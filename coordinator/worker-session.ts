@@ -44,12 +44,25 @@ export class WorkerSession {
   private readonly waiters: ((msg: Message) => void)[] = [];
   private readonly inbox: Message[] = [];
 
+  private currentId: WorkerId;
+
   constructor(
-    readonly id: WorkerId,
+    id: WorkerId,
     readonly transport: Transport,
   ) {
+    this.currentId = id;
     transport.onMessage((msg) => this.dispatch(msg));
     transport.onClose((info) => this.markLost(`connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})`));
+  }
+
+  /** The worker's id for the run: assigned at connection, or the one it asked to rejoin under in `hello`. */
+  get id(): WorkerId {
+    return this.currentId;
+  }
+
+  /** Takes the id a worker rejoins under (the registry decides, during the handshake, before `welcome`). */
+  adoptId(id: WorkerId): void {
+    this.currentId = id;
   }
 
   /** Sends a frame that expects no reply. */

@@ -8,18 +8,22 @@
  *   read into a reused buffer, echoed back. The ceiling for any protocol over one TCP stream.
  * - `memcpy`: the payload copied there and back in memory (two copies into reused buffers).
  *
- * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after one warm-up; `ws_vs_tcp` per size;
+ * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after `--warmup` round trips (the same
+ * for ws and TCP); `ws_vs_tcp` per size; `cpu_ms_per_round_trip`: CPU time (user + system) of both processes
+ * per timed round trip, for ws and for TCP: the cost of each path, less sensitive than wall time to other load
+ * on the machine (the echo process's share is read from /proc: null where there is none);
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
  * measured alone in this process, for the checksum's share of `ws_ms`. The ws path sends tensor bytes as views
  * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
- * Flags: --runs N (default 5; 3 for 100 MB), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
+ * Flags: --runs N (default 5; 3 for 100 MB), --warmup N (default 1), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
  * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +36,6 @@ import { startWsServer, type ServerConnection } from '../coordinator/transport-w
 import { connectWs } from '../worker/transport-ws.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
 import { measureCodecTraining } from './wire-training.js';
-import { tr } from '../scratch/h7/trace.js';
 
 /** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
 function runBenchScript(script: string, args: readonly string[]): Promise<unknown> {
@@ -49,6 +52,7 @@ function runBenchScript(script: string, args: readonly string[]): Promise<unknow
 const { values: flags } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
     sizes: { type: 'string', default: '1,10,100' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
     echo: { type: 'string' },
@@ -66,6 +70,20 @@ const reassembly = { maxReassemblyBytes: 1024 * 1024 * 1024 };
 
 function log(message: string): void {
   process.stderr.write(`[bench:wire] ${message}\n`);
+}
+
+/** CPU ms (user + system) used so far by this process plus, on Linux, by process `pid`; NaN for `pid` elsewhere. */
+function cpuMs(pid: number | undefined): number {
+  const own = process.cpuUsage();
+  let other = Number.NaN;
+  try {
+    // Fields 14 and 15 of /proc/PID/stat (after the command name): utime and stime in clock ticks (USER_HZ, 100).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    other = (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    // No /proc (not Linux): the figure is left out.
+  }
+  return (own.user + own.system) / 1000 + other;
 }
 
 function median(xs: number[]): number {
@@ -146,6 +164,7 @@ async function echo(url: string, tcpPort: number): Promise<void> {
 async function main(): Promise<void> {
   const sizesMb = flags.sizes!.split(',').map(Number);
   const runs = Number(flags.runs);
+  const warmup = Number(flags.warmup);
 
   let conn!: ServerConnection;
   let connected!: () => void;
@@ -196,34 +215,37 @@ async function main(): Promise<void> {
 
     const wsTimes: number[] = [];
     let zeroCopy = true;
-    for (let r = 0; r <= nRuns; r++) {
+    let cpuStart = 0;
+    for (let r = 0; r < warmup + nRuns; r++) {
+      if (r === warmup) cpuStart = cpuMs(child?.pid);
       const t0 = performance.now();
       const reply = new Promise<Message>((resolve) => (pendingWs = resolve));
       const msg = makeMessage('grad_request', { step: r, params: [float32Blob('t', [n], values)], paramsVersion: r, batch: tinyBatch(), dropoutSeed: 0 });
-      tr(`ws run ${r} start`);
       await conn.send(msg);
       const back = await reply;
-      tr(`ws run ${r} got reply`);
       if (back.kind !== 'grad_result') throw new Error(`unexpected ${back.kind}`);
       const out = blobToFloat32(back.grads[0]);
       zeroCopy &&= out.buffer === back.grads[0].data.buffer;
       const dt = performance.now() - t0;
       if (out.length !== n || out[n - 1] !== values[n - 1] || out[n >> 1] !== values[n >> 1]) throw new Error('ws echo corrupted the tensor');
       if (reuse) (conn as unknown as SocketTransport).release(back);
-      if (r > 0) wsTimes.push(dt);
+      if (r >= warmup) wsTimes.push(dt);
     }
+    const wsCpuMs = (cpuMs(child?.pid) - cpuStart) / nRuns;
 
     const tcpTimes: number[] = [];
     const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-    for (let r = 0; r <= nRuns; r++) {
+    for (let r = 0; r < warmup + nRuns; r++) {
+      if (r === warmup) cpuStart = cpuMs(child?.pid);
       const t0 = performance.now();
       const reply = new Promise<Uint8Array>((resolve) => (pendingTcp = resolve));
       writeFrame(tcpSocket, payload);
       const back = await reply;
       const dt = performance.now() - t0;
       if (back.byteLength !== bytes) throw new Error('tcp echo lost bytes');
-      if (r > 0) tcpTimes.push(dt);
+      if (r >= warmup) tcpTimes.push(dt);
     }
+    const tcpCpuMs = (cpuMs(child?.pid) - cpuStart) / nRuns;
 
     const memTimes: number[] = [];
     const a = new Uint8Array(bytes);
@@ -255,6 +277,7 @@ async function main(): Promise<void> {
       ws_ms: wsTimes.map((t) => Math.round(t * 10) / 10),
       tcp_ms: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,
+      cpu_ms_per_round_trip: Number.isNaN(wsCpuMs + tcpCpuMs) ? null : { ws: Math.round(wsCpuMs * 10) / 10, tcp: Math.round(tcpCpuMs * 10) / 10 },
       crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
     log(JSON.stringify(row));
@@ -277,6 +300,7 @@ async function main(): Promise<void> {
         chunk_size_bytes: chunkSizeBytes,
         reassembly_buffer_reuse: reuse,
         runs,
+        warmup_runs: warmup,
         sizes: results,
       },
     }),

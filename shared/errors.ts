@@ -31,6 +31,10 @@ export const ErrorCode = {
   BLOB_RANGE: 'E_BLOB_RANGE',
   /** A blob's bytes fail their check: a range's CRC-32, or the whole file's SHA-256. */
   BLOB_INTEGRITY: 'E_BLOB_INTEGRITY',
+  /** A worker's credentials were refused in the HTTP upgrade (missing, wrong, replayed, skewed): HTTP 401. */
+  AUTH_FAILED: 'E_AUTH_FAILED',
+  /** The TLS handshake failed: the coordinator's certificate is not trusted (wrong CA), expired, or for another host. */
+  TLS_FAILED: 'E_TLS_FAILED',
   // tensors and shapes
   TENSOR_SHAPE: 'E_TENSOR_SHAPE',
   TENSOR_DTYPE: 'E_TENSOR_DTYPE',
@@ -47,6 +51,12 @@ export const ErrorCode = {
   CONFIG_FILE: 'E_CONFIG_FILE',
   /** A client's locally computed shard plan differs from the coordinator's (other data, seed or split). */
   SHARD_PLAN_MISMATCH: 'E_SHARD_PLAN_MISMATCH',
+  /** `resume_from_checkpoint` found no checkpoint whose checksums verify (missing, partial or corrupt ones are skipped). */
+  CHECKPOINT_NOT_FOUND: 'E_CHECKPOINT_NOT_FOUND',
+  /** A checkpoint's files fail their sha256 check or its state file cannot be read. */
+  CHECKPOINT_CORRUPT: 'E_CHECKPOINT_CORRUPT',
+  /** A checkpoint belongs to another run: other model, data, trainable tensors, mode or training configuration. */
+  CHECKPOINT_MISMATCH: 'E_CHECKPOINT_MISMATCH',
   // run-time
   TIMEOUT: 'E_TIMEOUT',
   WORKER_LOST: 'E_WORKER_LOST',
@@ -59,6 +69,8 @@ export const ErrorCode = {
   INTERNAL: 'E_INTERNAL',
   /** Federated aggregation over no updates, or over updates whose weights (examples, tokens) sum to zero. */
   AGGREGATION_ZERO_WEIGHT: 'E_AGGREGATION_ZERO_WEIGHT',
+  /** A worker whose results were rejected at the gate too often: closed, and refused if it rejoins under its id. */
+  WORKER_QUARANTINED: 'E_WORKER_QUARANTINED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

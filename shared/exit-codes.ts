@@ -40,6 +40,8 @@ export function exitCodeFor(err: unknown): ExitCode {
     case ErrorCode.PROTOCOL_VERSION:
     case ErrorCode.MODEL_MISMATCH:
     case ErrorCode.CONNECT_FAILED:
+    case ErrorCode.AUTH_FAILED:
+    case ErrorCode.TLS_FAILED:
       return ExitCode.CONNECTION;
     default:
       return ExitCode.RUN_FAILED;

@@ -11,13 +11,29 @@ import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from './ba
 import { connectWithRetry } from './transport-ws.js';
 import { runWorkerSession } from './worker-runtime.js';
 import { DEFAULT_CACHE_DIR } from './blob-fetch.js';
+import { loadClientCredentials } from './auth-credentials.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, ErrorCode } from '../shared/errors.js';
 
 const log = (line: string) => console.error(line);
 
-async function workerCommand(flags: { connect: string; backend: BackendPreference; model?: string; cacheDir: string; connectAttempts: string }): Promise<number> {
+/** The `--ca` file's PEM text. @throws ConfigError E_CONFIG_FILE when unreadable. */
+function readCa(path: string | undefined): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(ErrorCode.CONFIG_FILE, `cannot read the --ca file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function workerCommand(flags: { connect: string; backend: BackendPreference; model?: string; cacheDir: string; connectAttempts: string; token?: string; tokenFile?: string; authKeyId?: string; ca?: string; workerId?: string }): Promise<number> {
+  // Credentials and CA first: a typo in a path should not wait for the backend to load.
+  const credentials = loadClientCredentials({ token: flags.token, tokenFile: flags.tokenFile, keyId: flags.authKeyId, env: process.env });
+  const ca = readCa(flags.ca);
   const backend = await selectBackend(flags.backend);
   log(`backend: ${backend.name}${backend.fallbackReasons.length ? ` (not used: ${backend.fallbackReasons.join('; ')})` : ''}`);
-  const transport = await connectWithRetry(flags.connect, { reconnect: { maxAttempts: Number(flags.connectAttempts) } });
+  const transport = await connectWithRetry(flags.connect, { reconnect: { maxAttempts: Number(flags.connectAttempts) }, credentials, ca });
   let stopping = false;
   const onSignal = () => {
     stopping = true;
@@ -25,7 +41,7 @@ async function workerCommand(flags: { connect: string; backend: BackendPreferenc
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const outcome = await runWorkerSession({ transport, backend: { ...backend }, modelPath: flags.model, cacheDir: flags.cacheDir, log });
+  const outcome = await runWorkerSession({ transport, backend: { ...backend }, modelPath: flags.model, cacheDir: flags.cacheDir, log, workerId: flags.workerId });
   if (outcome.kind === 'stopped') {
     log(`stopped by the coordinator: ${outcome.reason}`);
     return ExitCode.OK;
@@ -66,11 +82,16 @@ const program = new Command().name('swarmtune').version(PACKAGE_VERSION).showHel
 program
   .command('worker')
   .description('connect to a coordinator and compute what it asks for')
-  .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT')
+  .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT (wss://HOST:PORT with TLS)')
   .option(...backendOption)
   .option('--model <path>', 'load the base model from this path instead of the one the coordinator names (same sha256)')
   .option('--cache-dir <dir>', 'where a model this host lacks is fetched from the coordinator to (<dir>/blobs/<sha256>), resumably', DEFAULT_CACHE_DIR)
   .option('--connect-attempts <n>', 'connection attempts before giving up (jittered exponential backoff)', '20')
+  .option('--worker-id <id>', 'rejoin under this worker id (the one the coordinator logged); a live session holding it is replaced')
+  .option('--token <token>', 'run token (coordinator auth=token), or the HMAC secret with --auth-key-id; prefer --token-file or env SWARMTUNE_AUTH_TOKEN (argv is visible to other users)')
+  .option('--token-file <file>', 'read the token from this file (env SWARMTUNE_AUTH_TOKEN_FILE)')
+  .option('--auth-key-id <id>', 'sign requests with the token as the secret of this key id (coordinator auth=hmac; env SWARMTUNE_AUTH_KEY_ID)')
+  .option('--ca <file>', 'PEM certificate(s) of the CA to trust for wss:// (default: the system store)')
   .action(async (flags) => process.exit(await workerCommand(flags)));
 
 program

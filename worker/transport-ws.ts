@@ -16,6 +16,8 @@ import { SUBPROTOCOL } from '../shared/protocol/messages.js';
 import { CHUNK_HEADER_SLACK_BYTES, MAX_CHUNK_SIZE_BYTES, type ReassemblyLimits } from '../shared/protocol/chunking.js';
 import { attachWebSocket } from '../shared/protocol/socket-transport.js';
 import type { Transport } from '../shared/transport.js';
+import { authHeaders, type ClientCredentials } from './auth-credentials.js';
+import { describeTlsFailure } from './auth-tls.js';
 
 /** Default for `pingTimeoutMs`: longer than the coordinator's default ping interval plus pong timeout. @default 30 s */
 export const DEFAULT_PING_TIMEOUT_MS = 30_000;
@@ -74,6 +76,10 @@ export interface ConnectOptions {
    * @default false
    */
   readonly maskFrames?: boolean;
+  /** Credentials sent in the upgrade (bearer or signed headers, fresh per attempt). @default none */
+  readonly credentials?: ClientCredentials;
+  /** PEM certificate(s) of the authority to trust for `wss://` URLs, instead of the system store. @default system store */
+  readonly ca?: string | Buffer;
   /** Retry the initial connection; absent: one attempt (connectWs) or the defaults (connectWithRetry). */
   readonly reconnect?: ReconnectOptions;
   /** Cancels the attempts (and the waits between them). */
@@ -145,6 +151,8 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
         maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
         handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         ...(options.maskFrames ? {} : { generateMask: zeroMask }),
+        ...(options.credentials ? { headers: authHeaders(options.credentials, url) } : {}),
+        ...(options.ca !== undefined ? { ca: options.ca } : {}),
       });
     } catch (err) {
       fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${(err as Error).message}`, { cause: err }), retryable: false });
@@ -158,6 +166,8 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
       // Once the coordinator answered the upgrade with an HTTP error, its body is the better explanation.
       if (refused) return;
       const code = (err as NodeJS.ErrnoException).code;
+      const tls = describeTlsFailure(err, url);
+      if (tls) return fail({ error: tls, retryable: false });
       const retryable = (code !== undefined && RETRYABLE_NET_CODES.has(code)) || /timed out/i.test(err.message);
       fail({ error: new OrchestratorError(ErrorCode.CONNECT_FAILED, `cannot connect to ${url}: ${err.message}`, { cause: err }), retryable });
     };
@@ -171,7 +181,9 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
         const error =
           remoteCode === ErrorCode.PROTOCOL_VERSION
             ? new ProtocolError(ErrorCode.PROTOCOL_VERSION, message)
-            : new OrchestratorError(ErrorCode.CONNECT_FAILED, message);
+            : status === 401 || remoteCode === ErrorCode.AUTH_FAILED
+              ? new OrchestratorError(ErrorCode.AUTH_FAILED, message)
+              : new OrchestratorError(ErrorCode.CONNECT_FAILED, message);
         fail({ error, retryable: status >= 500 });
       });
     });

@@ -1,9 +1,9 @@
 import os from 'node:os';
-import type { Message, MessageOf } from '../shared/protocol/messages.js';
+import type { Message, MessageOf, TensorBlob } from '../shared/protocol/messages.js';
 import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
 import type { Transport, TransportCloseEvent } from '../shared/transport.js';
-import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js';
+import { ErrorCode, OrchestratorError, RemoteError, TimeoutError } from '../shared/errors.js';
 import { loadLlamaGguf } from '../shared/model/load-gguf.js';
 import { TaskModel } from '../shared/model/task-model.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
@@ -12,7 +12,7 @@ import type { BackendReport } from './backend.js';
 import { DataParallelRank } from './trainer.js';
 import { FederatedRank, type LocalRunData } from './federated-rank.js';
 import { prepareRunData, type RunDataConfig } from '../shared/data/index.js';
-import { workerFaults, type WorkerFaults } from './fault-injection.js';
+import { nanPoisoner, workerFaults, type WorkerFaults } from './fault-injection.js';
 import { obtainModelFile } from './blob-fetch.js';
 import { releaseMessage, setChunkSize } from '../shared/protocol/socket-transport.js';
 
@@ -33,6 +33,10 @@ export interface WorkerRuntimeOptions {
   readonly welcomeTimeoutMs?: number;
   /** Where progress lines go. @default console.error */
   readonly log?: (line: string) => void;
+  /** The id to rejoin under (sent in `hello`; the coordinator replaces a live session holding it). @default a new id */
+  readonly workerId?: string;
+  /** Injected faults (worker/fault-injection.ts). @default read from the environment */
+  readonly faults?: WorkerFaults;
 }
 
 /** How a worker session ended: `stopped` by the coordinator, or the connection was `lost`. */
@@ -51,6 +55,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
   const inbox = new FrameQueue(transport);
   await transport.send(
     makeMessage(MsgKind.HELLO, {
+      ...(options.workerId !== undefined ? { workerId: options.workerId } : {}),
       protocolVersion: PROTOCOL_VERSION,
       clientVersion: PACKAGE_VERSION,
       capabilities: { backend: backend.name, cores: os.availableParallelism(), memoryBytes: os.totalmem(), hostname: os.hostname(), pid: process.pid },
@@ -59,6 +64,9 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
   const welcome = await inbox.next(options.welcomeTimeoutMs ?? 30_000);
   if (welcome === undefined) return { kind: 'lost', close: await transport.closed };
   if (welcome.kind === MsgKind.STOP) return { kind: 'stopped', reason: welcome.reason };
+  if (welcome.kind === MsgKind.ERROR) {
+    throw new RemoteError(welcome.code, `the coordinator refused this worker: ${welcome.code} ${welcome.message}`, welcome.retryable);
+  }
   if (welcome.kind !== MsgKind.WELCOME) {
     throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `expected welcome from the coordinator, got ${welcome.kind}`);
   }
@@ -106,7 +114,8 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
     throw err;
   }
 
-  const faults = workerFaults();
+  const faults = options.faults ?? workerFaults();
+  const poison = nanPoisoner(faults.nanResults);
   try {
     for (;;) {
       const msg = await inbox.next();
@@ -115,7 +124,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
         transport.close(1000, 'stopped');
         return { kind: 'stopped', reason: msg.reason };
       }
-      await answer(transport, rank, msg, log, faults);
+      await answer(transport, rank, msg, log, faults, poison);
       // Queued frames resolve as microtasks: yield to the event loop between requests so pings are answered and
       // the liveness check does not mistake a worker with a backlog for a dead one.
       await new Promise((resolveYield) => setImmediate(resolveYield));
@@ -163,7 +172,14 @@ async function prepareLocalData(settings: WorkerSettings, tokenizer: Parameters<
   return data;
 }
 
-async function answer(transport: Transport, rank: Rank, msg: Message, log: (line: string) => void, faults: WorkerFaults): Promise<void> {
+async function answer(
+  transport: Transport,
+  rank: Rank,
+  msg: Message,
+  log: (line: string) => void,
+  faults: WorkerFaults,
+  poison: (blobs: readonly TensorBlob[]) => readonly TensorBlob[],
+): Promise<void> {
   try {
     if (rank instanceof FederatedRank) {
       switch (msg.kind) {
@@ -172,7 +188,8 @@ async function answer(transport: Transport, rank: Rank, msg: Message, log: (line
             log(`fault injection: SIGKILL on the fit request of round ${msg.round}`);
             process.kill(process.pid, 'SIGKILL');
           }
-          const reply = makeMessage(MsgKind.FIT_RESULT, await rank.fit(msg));
+          const fitted = await rank.fit(msg);
+          const reply = makeMessage(MsgKind.FIT_RESULT, { ...fitted, delta: poison(fitted.delta) });
           const slowFit = faults.slowFit;
           if (slowFit?.round === msg.round) {
             log(`fault injection: holding back the fit result of round ${msg.round} for ${slowFit.delayMs} ms`);
@@ -192,9 +209,11 @@ async function answer(transport: Transport, rank: Rank, msg: Message, log: (line
       }
     } else {
       switch (msg.kind) {
-        case MsgKind.GRAD_REQUEST:
-          await transport.send(makeMessage(MsgKind.GRAD_RESULT, rank.gradients(msg)));
+        case MsgKind.GRAD_REQUEST: {
+          const result = rank.gradients(msg);
+          await transport.send(makeMessage(MsgKind.GRAD_RESULT, { ...result, grads: poison(result.grads) }));
           return;
+        }
         case MsgKind.EVAL_REQUEST:
           await transport.send(makeMessage(MsgKind.EVAL_RESULT, rank.evaluate(msg)));
           return;

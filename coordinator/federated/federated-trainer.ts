@@ -26,6 +26,7 @@ import type { Strategy } from './strategy.js';
 import type { LoraResidual } from './aggregation/lora-exact.js';
 import type { RoundMetrics } from './types.js';
 import { mulberry32 } from '../../shared/random.js';
+import { isGateRejection } from '../quarantine.js';
 
 /** One client of the shard plan: its id and its examples (indices into the training set). */
 export interface PlannedClient {
@@ -59,6 +60,14 @@ export interface FederatedTrainerOptions {
   readonly evalBatchSize: number;
   readonly encodeParam?: TensorEncoder;
   readonly isParamLossless?: IsLossless;
+}
+
+/** {@link FederatedTrainer}'s global model as data (what a checkpoint stores). */
+export interface FederatedTrainerSnapshot {
+  readonly version: number;
+  readonly global: Readonly<Record<string, Float64Array>>;
+  readonly residualVersion: number;
+  readonly residuals: Readonly<Record<string, { readonly shape: readonly number[]; readonly values: Float64Array }>>;
 }
 
 /** What happened in one round. */
@@ -112,11 +121,42 @@ export class FederatedTrainer {
     this.clientsById = new Map(options.clients.map((c) => [c.id, c]));
     if (options.placement === 'pinned') this.pinned = new PinnedClients(options.clients.map((c) => c.id));
     for (const spec of options.manifest) this.global.set(spec.name, Float64Array.from(options.initial.get(spec.name)!));
+    // A worker rejoining under its old id holds nothing we sent its previous session: its next request is a full sync.
+    registry.subscribe((event) => {
+      if (event.type === 'joined') this.forget(event.session);
+    });
   }
 
   /** The global trainable values in float32, as workers receive them (fresh arrays). */
   globalFloat32(): NamedTensors {
     return new Map([...this.global].map(([name, values]) => [name, Float32Array.from(values)]));
+  }
+
+  /** The global model as data (float64 masters, version, cumulative exact-LoRA residuals), for checkpoints. */
+  exportState(): FederatedTrainerSnapshot {
+    return {
+      version: this.version,
+      global: Object.fromEntries([...this.global].map(([name, values]) => [name, Float64Array.from(values)])),
+      residualVersion: this.residualVersion,
+      residuals: Object.fromEntries([...this.residuals].map(([name, r]) => [name, { shape: [...r.shape], values: Float64Array.from(r.values) }])),
+    };
+  }
+
+  /**
+   * Puts back a state from {@link exportState} (read from a checkpoint). Workers are new after a restart: each gets
+   * the full parameters and residuals with its first request.
+   * @throws Error when a global tensor is missing or has another length than the manifest says
+   */
+  restoreState(snapshot: FederatedTrainerSnapshot): void {
+    for (const [name, values] of this.global) {
+      const saved = snapshot.global[name];
+      if (!saved || saved.length !== values.length) throw new Error(`restoreState: global tensor "${name}" is missing or has ${saved?.length} values, expected ${values.length}`);
+      values.set(saved);
+    }
+    this.residuals.clear();
+    for (const [name, r] of Object.entries(snapshot.residuals)) this.residuals.set(name, { shape: [...r.shape], values: Float64Array.from(r.values) });
+    this.residualVersion = snapshot.residualVersion;
+    this.version = snapshot.version;
   }
 
   /** Global-model version (the number of aggregated rounds so far). */
@@ -245,6 +285,8 @@ export class FederatedTrainer {
     } catch (err) {
       // Unless the request merely ran out of time, what the worker holds is no longer known for sure.
       if (!(err instanceof TimeoutError) && !(err instanceof StaleResultError)) this.forget(worker);
+      // An update refused at the gate is a strike; the third quarantines the worker (closed, its id refused).
+      if (isGateRejection(err)) this.registry.strike(worker, err);
       throw err;
     }
   }

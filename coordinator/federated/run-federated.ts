@@ -21,7 +21,7 @@ import { encodeTensor, isLossy, resolveCodec } from '../../shared/codecs/index.j
 import { toCodecPolicy } from '../../shared/config.js';
 import { createStrategy } from './strategy.js';
 import { STRATEGY_OPTION_KEYS, type StrategyOptions } from './strategy-options.js';
-import { FederatedTrainer, type PlannedClient, type RoundReport } from './federated-trainer.js';
+import { FederatedTrainer, type FederatedTrainerSnapshot, type PlannedClient, type RoundReport } from './federated-trainer.js';
 import { runFedBuff } from './fedbuff.js';
 
 /** What the run hands the federated mode. */
@@ -34,6 +34,17 @@ export interface FederatedRunContext {
   readonly log: (line: string) => void;
   /** Writes the adapter of `params` into `dir` (PEFT layout). */
   readonly saveAdapter: (dir: string, params: NamedTensors) => Promise<void>;
+  /** Resumable checkpoints (coordinator/checkpoint.ts): where to continue from, and how to save after a round. @default none */
+  readonly checkpoints?: FederatedCheckpoints;
+}
+
+/** The federated side of checkpoints: `trainer` is what {@link trainFederated} saves (model snapshot + strategy state). */
+export interface FederatedCheckpoints {
+  /** Rounds 1..`round` are done; `trainer` is a saved `{ model, strategy }`. */
+  readonly resumeFrom?: { readonly round: number; readonly trainer: unknown };
+  /** Whether to save a checkpoint after `round` (`save_strategy`). */
+  readonly isSaveRound: (round: number) => boolean;
+  readonly save: (round: number, files: { writeAdapter: (dir: string) => Promise<void>; writeExtra: (dir: string) => Promise<void>; trainer: unknown }) => Promise<void>;
 }
 
 /** What a federated run produced. */
@@ -129,10 +140,17 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
     encodeParam: (name, shape, values) => encodeTensor(name, shape, values, resolveCodec(paramsPolicy, name)),
     isParamLossless: (name) => !isLossy(resolveCodec(paramsPolicy, name)),
   });
+  const resumeFrom = ctx.checkpoints?.resumeFrom;
+  if (resumeFrom) {
+    if (config.async_buffer_size > 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, 'resume_from_checkpoint: FedBuff runs (async_buffer_size > 0) cannot resume yet');
+    const saved = resumeFrom.trainer as { model: FederatedTrainerSnapshot; strategy: unknown };
+    trainer.restoreState(saved.model);
+    strategy.restore(saved.strategy);
+  }
   const padId = prepared.loaded.tokenizer.padId;
   const evaluate = () => trainer.evaluateCentrally(prepared.eval, config.per_device_eval_batch_size, padId, config.task);
 
-  if (config.eval_on_start) metrics.write({ event: 'eval', round: 0, ...evalFields(await evaluate()) });
+  if (config.eval_on_start && !resumeFrom) metrics.write({ event: 'eval', round: 0, ...evalFields(await evaluate()) });
   if (config.async_buffer_size > 0) {
     let aggregations = 0;
     await runFedBuff(trainer, registry, strategy, {
@@ -168,7 +186,8 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
   }
   const rounds: RoundReport[] = [];
   let lastEval: BatchStats | undefined;
-  for (let round = 1; round <= config.num_rounds; round++) {
+  // Sampling and local-training seeds derive from (seed, round): a resumed run draws what the uninterrupted one would.
+  for (let round = (resumeFrom?.round ?? 0) + 1; round <= config.num_rounds; round++) {
     const report = await trainer.fitRound(round);
     rounds.push(report);
     const overhead = report.wallMs > 0 ? 1 - report.busiestWorkerComputeMs / report.wallMs : 0;
@@ -200,9 +219,18 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
       metrics.write({ event: 'federated_eval', round, ...federated.metrics, per_client: federated.results.map((r) => ({ client: r.clientId, loss: r.loss, accuracy: r.accuracy, examples: r.numExamples })) });
     }
     const isLast = round === config.num_rounds;
-    if (isLast || (config.eval_every_rounds > 0 && round % config.eval_every_rounds === 0)) {
+    const isEvalRound = isLast || (config.eval_every_rounds > 0 && round % config.eval_every_rounds === 0);
+    if (isEvalRound) {
       lastEval = await evaluate();
       metrics.write({ event: 'eval', round, ...evalFields(lastEval) });
+    }
+    if (ctx.checkpoints?.isSaveRound(round)) {
+      await ctx.checkpoints.save(round, {
+        writeAdapter: (dir) => ctx.saveAdapter(dir, trainer.globalFloat32()),
+        writeExtra: (dir) => saveResiduals(dir, trainer),
+        trainer: { model: trainer.exportState(), strategy: strategy.state() },
+      });
+    } else if (isEvalRound) {
       await ctx.saveAdapter(join(ctx.outputDir, `checkpoint-${round}`), trainer.globalFloat32());
       await saveResiduals(join(ctx.outputDir, `checkpoint-${round}`), trainer);
     }

@@ -103,6 +103,20 @@ function checkConflicts(config: RunConfig, options: CompileOptions): void {
   if (config.warmup_steps > 0 && config.warmup_ratio > 0) {
     throw conflict('warmup_steps', 'warmup_ratio', 'set only one way of sizing the warm-up');
   }
+  checkSecurityKeys(config, options);
+}
+
+/** Authentication and TLS keys that only make sense together (see coordinator/auth-settings.ts). */
+function checkSecurityKeys(config: RunConfig, options: CompileOptions): void {
+  const invalid = (key: string, why: string): ConfigError =>
+    new ConfigError(ErrorCode.CONFIG_INVALID, `invalid config key "${key}"${originSuffix(key, options)}: ${why}`);
+  const hasToken = config.auth_token !== null || config.auth_token_file !== null;
+  if (config.auth_token !== null && config.auth_token_file !== null) throw invalid('auth_token_file', 'set either auth_token or auth_token_file, not both');
+  if (config.auth === 'token' && !hasToken) throw invalid('auth', '"token" needs auth_token (or env SWARMTUNE_AUTH_TOKEN) or auth_token_file');
+  if (config.auth === 'hmac' && config.auth_keys_file === null) throw invalid('auth', '"hmac" needs auth_keys_file (a JSON file of key id to secret)');
+  if (config.auth !== 'token' && hasToken) throw invalid('auth', `a run token is set but auth is "${config.auth}"; set auth=token (a token that is never checked protects nothing)`);
+  if (config.auth !== 'hmac' && config.auth_keys_file !== null) throw invalid('auth', `auth_keys_file is set but auth is "${config.auth}"; set auth=hmac`);
+  if ((config.tls_cert === null) !== (config.tls_key === null)) throw invalid(config.tls_cert === null ? 'tls_key' : 'tls_cert', 'tls_cert and tls_key go together');
 }
 
 function issuesToError(issues: readonly core.$ZodIssue[], input: object, options: CompileOptions): ConfigError {

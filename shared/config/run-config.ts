@@ -60,6 +60,11 @@ export const FEDERATED_STRATEGIES = [
 /** One of {@link FEDERATED_STRATEGIES}. */
 export type FederatedStrategyName = (typeof FEDERATED_STRATEGIES)[number];
 
+/** How the coordinator authenticates workers in the HTTP upgrade: not at all, a bearer token, or signed requests. */
+export const AUTH_MODES = ['none', 'token', 'hmac'] as const;
+/** One of {@link AUTH_MODES}. */
+export type AuthMode = (typeof AUTH_MODES)[number];
+
 /** How LoRA factors are aggregated: A and B averaged apart, A frozen (FFA-LoRA), or exactly (FedEx-LoRA). */
 export const LORA_AGGREGATIONS = ['average', 'freeze-a', 'exact'] as const;
 /** One of {@link LORA_AGGREGATIONS}. */
@@ -69,6 +74,11 @@ export type LoraAggregation = (typeof LORA_AGGREGATIONS)[number];
 export const PARTITIONS = ['iid', 'dirichlet', 'pathological', 'natural'] as const;
 /** One of {@link PARTITIONS}. */
 export type PartitionMethod = (typeof PARTITIONS)[number];
+
+/** When the coordinator writes a resumable `checkpoint-<step>/` (HF `save_strategy`); federated rounds count as epochs. */
+export const SAVE_STRATEGIES = ['no', 'epoch', 'steps'] as const;
+/** One of {@link SAVE_STRATEGIES}. */
+export type SaveStrategy = (typeof SAVE_STRATEGIES)[number];
 
 /** How a client gets its examples: it loads the dataset itself (`local`) or the coordinator sends them (`ship`). */
 export const DATA_DELIVERIES = ['local', 'ship'] as const;
@@ -167,6 +177,22 @@ export interface RunConfig {
   /** Log metrics every this many optimizer steps. Integer >= 1. @default 10 */
   readonly logging_steps: number;
   /**
+   * When to write a resumable checkpoint (adapter + `swarmtune_state.*`, coordinator/checkpoint-store.ts): after
+   * every epoch (every round in federated mode), every `save_steps` steps (rounds) and at the end, or never.
+   * @default 'epoch'
+   */
+  readonly save_strategy: SaveStrategy;
+  /** Optimizer steps (federated: rounds) between checkpoints with `save_strategy: steps`. Integer >= 1. @default 500 */
+  readonly save_steps: number;
+  /** Keep at most this many `checkpoint-*` folders, deleting the oldest; null keeps all. Integer >= 1. @default null */
+  readonly save_total_limit: number | null;
+  /**
+   * Resume: `true` continues from the newest checkpoint whose checksums verify in `output_dir` (or, when it holds
+   * `<timestamp>`, in the newest run folder beside it that has one); a path names a checkpoint or run folder (the
+   * run then continues in that run folder). Partial or corrupt checkpoints are skipped with a warning. @default null
+   */
+  readonly resume_from_checkpoint: boolean | string | null;
+  /**
    * Wire codec of parameter updates coordinator → worker: `fp32` (lossless; changed tensors travel as values),
    * `fp16`, `bf16`, `int8[:BLOCK]`, `topk[:DENSITY]` (lossy; changed tensors travel as differences against the
    * worker's exact copy, so nothing is lost over time). @default 'fp32'
@@ -214,6 +240,8 @@ export interface RunConfig {
   readonly step_timeout_ms: number;
   /** Longest the coordinator waits for the workers to join at start, in milliseconds. Integer >= 1. @default 60000 */
   readonly join_timeout_ms: number;
+  /** Results a worker may have rejected at the gate (non-finite, wrong shape/dtype/name) before it is quarantined for the run; 0 = never. Integer >= 0. @default 3 */
+  readonly quarantine_strikes: number;
   /** A lost worker's share of a step is reassigned to the others, or the step uses the survivors only. @default 'reassign' */
   readonly on_worker_loss: OnWorkerLoss;
   /** Synchronous data-parallel steps, or federated rounds. @default 'data-parallel' */
@@ -288,6 +316,22 @@ export interface RunConfig {
   readonly partition_column: string | null;
   /** Federated clients load the dataset themselves (`local`) or receive their tokenized examples (`ship`). @default 'local' */
   readonly data_delivery: DataDelivery;
+  /**
+   * Worker authentication, checked in the HTTP upgrade before any frame (RELIABILITY S15): `none`, `token` (the worker
+   * sends `Authorization: Bearer <auth_token>`), or `hmac` (the worker signs method, path, timestamp and a nonce with
+   * a secret from `auth_keys_file`; skew > 60 s and replayed nonces are refused). @default 'none'
+   */
+  readonly auth: AuthMode;
+  /** The run token (`auth: token`), at least 16 characters; also from env SWARMTUNE_AUTH_TOKEN. Never written to run_config.json. @default null */
+  readonly auth_token: string | null;
+  /** A file whose content (trimmed) is the run token; exclusive with `auth_token`. @default null */
+  readonly auth_token_file: string | null;
+  /** `auth: hmac`: a JSON file mapping key ids to secrets (`{"worker-a": "<secret of >= 16 characters>"}`). @default null */
+  readonly auth_keys_file: string | null;
+  /** PEM certificate (chain) file; with `tls_key` the coordinator listens on `wss://`. @default null */
+  readonly tls_cert: string | null;
+  /** PEM private key file of `tls_cert`. @default null */
+  readonly tls_key: string | null;
 }
 
 /** Every default of {@link RunConfig}, deeply frozen. */
@@ -327,6 +371,10 @@ export const DEFAULTS: RunConfig = deepFreeze({
   seed: 42,
   output_dir: `runs/${OUTPUT_DIR_TIMESTAMP}`,
   logging_steps: 10,
+  save_strategy: 'epoch',
+  save_steps: 500,
+  save_total_limit: null,
+  resume_from_checkpoint: null,
   eval_on_start: false,
   params_codec: 'fp32',
   grads_codec: 'fp32',
@@ -343,6 +391,7 @@ export const DEFAULTS: RunConfig = deepFreeze({
   backend: 'auto',
   step_timeout_ms: 60_000,
   join_timeout_ms: 60_000,
+  quarantine_strikes: 3,
   on_worker_loss: 'reassign',
   mode: 'data-parallel',
   num_rounds: 10,
@@ -380,6 +429,12 @@ export const DEFAULTS: RunConfig = deepFreeze({
   labels_per_client: 2,
   partition_column: null,
   data_delivery: 'local',
+  auth: 'none',
+  auth_token: null,
+  auth_token_file: null,
+  auth_keys_file: null,
+  tls_cert: null,
+  tls_key: null,
 });
 
 /**

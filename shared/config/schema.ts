@@ -14,6 +14,8 @@ import {
   TOPK_SELECTIONS,
   PARTITIONS,
   TRAINING_MODES,
+  SAVE_STRATEGIES,
+  AUTH_MODES,
 } from './run-config.js';
 
 /** A key's schema and the words that say what it expects (`an integer >= 1`). */
@@ -83,6 +85,10 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   seed: field(z.number().int().min(0).max(2 ** 32 - 1), 'an integer in [0, 4294967295]'),
   output_dir: nonEmptyString('a folder path'),
   logging_steps: positiveInt(),
+  save_strategy: field(z.enum(SAVE_STRATEGIES), oneOf(SAVE_STRATEGIES)),
+  save_steps: positiveInt(),
+  save_total_limit: field(z.number().int().min(1).nullable(), 'an integer >= 1, or null to keep every checkpoint'),
+  resume_from_checkpoint: field(z.union([z.boolean(), z.string().min(1)]).nullable(), 'true, false, a checkpoint or run folder path, or null'),
   eval_on_start: field(z.boolean(), 'true or false'),
   params_codec: nonEmptyString(CODEC_WORDS),
   grads_codec: nonEmptyString(CODEC_WORDS),
@@ -99,6 +105,7 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   backend: field(z.enum(BACKENDS), oneOf(BACKENDS)),
   step_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
   join_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
+  quarantine_strikes: field(z.number().int().min(0), 'an integer >= 0 (0 = never quarantine)'),
   on_worker_loss: field(z.enum(ON_WORKER_LOSS), oneOf(ON_WORKER_LOSS)),
   mode: field(z.enum(TRAINING_MODES), oneOf(TRAINING_MODES)),
   num_rounds: positiveInt(),
@@ -136,6 +143,12 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   labels_per_client: positiveInt(),
   partition_column: field(z.string().min(1).nullable(), 'a column name or null'),
   data_delivery: field(z.enum(DATA_DELIVERIES), oneOf(DATA_DELIVERIES)),
+  auth: field(z.enum(AUTH_MODES), oneOf(AUTH_MODES)),
+  auth_token: field(z.string().min(16).nullable(), 'a token of at least 16 characters, or null'),
+  auth_token_file: field(z.string().min(1).nullable(), 'a file path or null'),
+  auth_keys_file: field(z.string().min(1).nullable(), 'a file path or null'),
+  tls_cert: field(z.string().min(1).nullable(), 'a PEM certificate file path or null'),
+  tls_key: field(z.string().min(1).nullable(), 'a PEM private key file path or null'),
 };
 
 /** Known keys by the dotted path of the mapping that holds them (for "did you mean"). */

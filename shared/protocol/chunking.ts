@@ -158,6 +158,51 @@ export function encodeChunkFrame(
   return out;
 }
 
+const HEADER_KEYS = ['transferId', 'index', 'count', 'totalBytes', 'crc32'] as const;
+const NO_DATA = new Uint8Array(0);
+
+/**
+ * Reads a chunk header laid out exactly as {@link encodeChunkHeader} writes it (keys in that order, numbers as
+ * uint32 or float64) and valid as `chunkSchema` would find it; undefined for any other layout or value, which
+ * the caller then decodes and checks the general way. Every chunk of a transfer pays for this, so it avoids
+ * the copy, the msgpack decode and the schema walk: about 0.1 ms per chunk on this machine.
+ */
+function readExactChunkHeader(first: Uint8Array, view: DataView): ChunkFrame | undefined {
+  let pos = 0;
+  const expect = (bytes: Uint8Array): boolean => {
+    if (pos + bytes.length > first.length) return false;
+    for (let i = 0; i < bytes.length; i++) if (first[pos + i] !== bytes[i]) return false;
+    pos += bytes.length;
+    return true;
+  };
+  const readUint = (): number => {
+    const tag = first[pos];
+    if (tag === 0xce && pos + 5 <= first.length) {
+      pos += 5;
+      return view.getUint32(pos - 4);
+    }
+    if (tag === 0xcb && pos + 9 <= first.length) {
+      pos += 9;
+      const n = view.getFloat64(pos - 8);
+      return Number.isSafeInteger(n) && n >= 0 ? n : -1;
+    }
+    return -1;
+  };
+  if (first[pos++] !== 0x88 || !expect(KEY_BYTES.get('v')!) || first[pos++] !== PROTOCOL_VERSION) return undefined;
+  if (!expect(KEY_BYTES.get('kind')!) || !expect(KIND_BYTES)) return undefined;
+  const values: number[] = [];
+  for (const key of HEADER_KEYS) {
+    if (!expect(KEY_BYTES.get(key)!)) return undefined;
+    const n = readUint();
+    if (n < 0) return undefined;
+    values.push(n);
+  }
+  const [transferId, index, count, totalBytes, crc32] = values;
+  if (count < 1 || crc32 > 0xffffffff) return undefined;
+  if (!expect(KEY_BYTES.get('data')!) || pos !== first.length - 5) return undefined;
+  return { v: PROTOCOL_VERSION, kind: CHUNK_KIND, transferId, index, count, totalBytes, crc32, data: NO_DATA };
+}
+
 /**
  * Reads a chunk frame that arrived as WebSocket fragments without joining them: `fragments[0]` must hold the
  * whole header, ending with the data's bin 32 header, and the other fragments the data. Returns the checked
@@ -173,6 +218,8 @@ export function parseFragmentedChunk(fragments: readonly Uint8Array[], decode: (
   const lengthAt = first.byteLength - 4;
   const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
   if (first[lengthAt - 1] !== 0xc6 || view.getUint32(lengthAt) !== dataBytes) return undefined;
+  const exact = readExactChunkHeader(first, view);
+  if (exact) return { head: exact, parts: fragments.slice(1) as Uint8Array[] };
   // The header alone, its data declared empty, decodes as a complete frame.
   const probe = new Uint8Array(first);
   probe.fill(0, lengthAt);

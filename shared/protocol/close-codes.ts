@@ -15,6 +15,8 @@
  * | 4003 | UNEXPECTED          | a frame kind not valid at this point of the conversation (for session logic) | no      |
  * | 4004 | STEP_TIMEOUT        | a worker did not answer a step within `step_timeout_ms`; its work went to others | yes  |
  * | 4005 | SEND_STALLED        | (local only) the peer stopped reading: a send waited past `sendStallTimeoutMs` or the queue cap | yes |
+ * | 4006 | QUARANTINED         | the worker's results were rejected at the gate `quarantine_strikes` times; its id is refused for the run | no |
+ * | 4007 | REPLACED            | a new connection hello'd under this session's worker id: the new one replaces it | no |
  *
  * Reserved for later issues: 4010 unauthorized (authentication in the upgrade).
  */
@@ -34,6 +36,8 @@ export const CloseCode = {
   UNEXPECTED: 4003,
   STEP_TIMEOUT: 4004,
   SEND_STALLED: 4005,
+  QUARANTINED: 4006,
+  REPLACED: 4007,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

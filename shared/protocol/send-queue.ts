@@ -16,7 +16,6 @@ import { ErrorCode, OrchestratorError } from '../errors.js';
 import { encodeMessageSegments } from '../codec.js';
 import type { Message } from './messages.js';
 import { crc32Of, encodeChunkHeader } from './chunking.js';
-import { tr } from '../../scratch/h7/trace.js';
 
 /** Default send high-water mark: `send` waits for the OS when more than this many bytes are queued. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
@@ -114,7 +113,6 @@ export class SendQueue {
     const { peer } = this.options;
     const chunkSizeBytes = this.chunkSizeBytes;
     if (!this.options.isOpen()) throw closedError(peer, `cannot send '${msg.kind}'`);
-    tr(`send start ${msg.kind}`);
     const segments = encodeMessageSegments(msg);
     let total = 0;
     for (const s of segments) total += s.byteLength;
@@ -147,9 +145,7 @@ export class SendQueue {
         }
       }
       parts.unshift(encodeChunkHeader(transferId, i, count, total, crc, dataBytes));
-      tr(`chunk ${i} write`);
       await this.write(parts, msg.kind, i === count - 1);
-      tr(`chunk ${i} resolved`);
     }
   }
 
@@ -170,7 +166,6 @@ export class SendQueue {
         else resolve();
       };
       const done = (err?: Error): void => {
-        tr(`done cb waiting=${waiting}`);
         if (waiting) settle(err);
       };
       try {

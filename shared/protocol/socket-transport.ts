@@ -20,7 +20,6 @@ import type { ErrorFrame, Message } from './messages.js';
 import { MsgKind, PROTOCOL_VERSION } from './messages.js';
 import { ProtocolVersionError, tryParseDecoded, tryParseMessage, type ParseResult } from './parse.js';
 import { DEFAULT_CHUNK_SIZE_BYTES, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES, isChunkLike, parseChunkFrame, parseFragmentedChunk, type ChunkFrame } from './chunking.js';
-import { tr } from '../../scratch/h7/trace.js';
 import { ChunkError, ChunkReassembler, type ReassemblyLimits } from './chunk-reassembler.js';
 import {
   DEFAULT_HIGH_WATER_MARK_BYTES,
@@ -230,7 +229,6 @@ export class SocketTransport implements Transport {
    * reassembly buffer that {@link release} hands back. Never throws.
    */
   handleFragments(fragments: readonly Uint8Array[], isBinary: boolean): void {
-    tr(`recv msg ${fragments.length} frags`);
     if (this.state !== 'open') return;
     if (fragments.length <= 1 || !isBinary) {
       this.handleFrame(fragments.length === 1 ? fragments[0] : Buffer.concat(fragments), isBinary);
@@ -261,10 +259,8 @@ export class SocketTransport implements Transport {
       this.refuse(error.code, closeCode, `${error.message} (from ${this.peer})`);
       return;
     }
-    tr('chunk accepted');
     if (!whole) return;
     const result = tryParseMessage(whole);
-    tr('parsed');
     if (result.ok) this.reassembled.set(result.message, whole);
     this.handleParsed(result);
   }

@@ -5,7 +5,6 @@
  */
 import { SocketTransport, type SocketTransportOptions } from './socket-transport.js';
 import { CloseCode } from './close-codes.js';
-import { tr } from '../../scratch/h7/trace.js';
 
 /** The `ws` WebSocket surface {@link attachWebSocket} uses (structural, so shared/ needs no `ws` import). */
 export interface WebSocketLike {
@@ -70,7 +69,6 @@ export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptio
     options,
   );
   if ('binaryType' in ws) ws.binaryType = 'fragments';
-  { let last = 0; let n = 0; (ws as any)._socket?.on('data', (c: Buffer) => { const now = performance.now(); if (now - last > 2) { tr(`data begin (prev burst ${n} B)`); n = 0; } n += c.length; last = now; }); }
   ws.on('message', (data, isBinary) => transport.handleFragments(toFragments(data), isBinary));
   ws.on('error', (err) => {
     const wsCode = (err as { code?: unknown }).code;

@@ -36,6 +36,20 @@ async function startTarget(): Promise<Target> {
   };
 }
 
+/** Resolves once `received()` holds at least `n` bytes (checked on each of `socket`'s data events). */
+function untilReceived(socket: Socket, received: () => Buffer, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (received().length < n) return;
+      socket.off('data', check);
+      resolve();
+    };
+    socket.on('data', check);
+    // The target's own data listener ran first for chunks already read.
+    setImmediate(check);
+  });
+}
+
 /** Reads from `socket` until `n` bytes have arrived in all. */
 function readBytes(socket: Socket, sink: Buffer[], n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -74,13 +88,14 @@ afterEach(async () => {
 
 /** Connects a client through the proxy; `sink` collects what it reads. */
 async function dial(): Promise<{ client: Socket; sink: Buffer[]; link: ProxyLink; far: Socket; farReceived: () => Buffer }> {
+  const index = proxy.links.length;
   const client = connect(proxy.port, '127.0.0.1');
   clients.push(client);
   client.on('error', () => undefined);
   const sink: Buffer[] = [];
   client.on('data', (c: Buffer) => sink.push(c));
   await once(client, 'connect');
-  const link = await proxy.link(proxy.links.length);
+  const link = await proxy.link(index);
   const { socket: far, received: farReceived } = await target.accepted();
   return { client, sink, link, far, farReceived };
 }
@@ -91,8 +106,7 @@ describe('fault proxy', () => {
     client.write('hello coordinator');
     far.write(Buffer.alloc(100_000, 7));
     await readBytes(client, sink, 100_000);
-    await link.whenReceived('up', 17);
-    await new Promise<void>((resolve) => (farReceived().length >= 17 ? resolve() : far.once('data', () => resolve())));
+    await untilReceived(far, farReceived, 17);
     expect(farReceived().toString()).toBe('hello coordinator');
     expect(link.bytes.up).toEqual({ received: 17, forwarded: 17 });
     expect(link.bytes.down).toEqual({ received: 100_000, forwarded: 100_000 });
@@ -146,11 +160,10 @@ describe('fault proxy', () => {
     await link.closed;
   });
 
-  it('blackholes both ways without closing either side, even when the target goes away; heals on passThrough', async () => {
+  it('blackholes both ways without closing either side, even when the target goes away', async () => {
     const { client, sink, link, far, farReceived } = await dial();
     client.write('ping');
-    await readBytes(far, [], 0);
-    await link.whenReceived('up', 4);
+    await untilReceived(far, farReceived, 4);
     link.blackhole();
     expect(link.mode).toBe('blackhole');
     client.write('lost-up');

@@ -59,6 +59,10 @@ describe('compileConfig defaults', () => {
       eval_on_start: false,
       params_codec: 'fp32',
       grads_codec: 'fp32',
+      save_strategy: 'epoch',
+      save_steps: 500,
+      save_total_limit: null,
+      resume_from_checkpoint: null,
       params_codec_overrides: {},
       grads_codec_overrides: {},
       error_feedback: true,
@@ -72,6 +76,7 @@ describe('compileConfig defaults', () => {
       backend: 'auto',
       step_timeout_ms: 60_000,
       join_timeout_ms: 60_000,
+      quarantine_strikes: 3,
       on_worker_loss: 'reassign',
       mode: 'data-parallel',
       num_rounds: 10,
@@ -109,6 +114,12 @@ describe('compileConfig defaults', () => {
       labels_per_client: 2,
       partition_column: null,
       data_delivery: 'local',
+      auth: 'none',
+      auth_token: null,
+      auth_token_file: null,
+      auth_keys_file: null,
+      tls_cert: null,
+      tls_key: null,
     };
     expect(compiled).toEqual(expected);
     expect(DEFAULTS).toEqual(expected);
@@ -219,6 +230,9 @@ describe('compileConfig invalid values', () => {
     [{ host: '' }, 'host', '"" (string)', 'a host name'],
     [{ adam_beta2: 1 }, 'adam_beta2', '1 (number)', 'a number in [0, 1)'],
     [{ text_column: 7 }, 'text_column', '7 (number)', 'a column name'],
+    [{ auth: 'password' }, 'auth', '"password" (string)', '"none", "token", "hmac"'],
+    [{ auth: 'token', auth_token: 'short' }, 'auth_token', '"short" (string)', 'at least 16 characters'],
+    [{ tls_cert: '' }, 'tls_cert', '"" (string)', 'a PEM certificate file path'],
   ])('rejects %j naming the key, the value and what was expected', (raw, key, value, expected) => {
     const err = thrown(() => compileConfig(raw));
     expect(err.code).toBe(ErrorCode.CONFIG_INVALID);
@@ -261,6 +275,28 @@ describe('compileConfig conflicts', () => {
   it('recompiles a compiled config (run_config.json) to an equal config', () => {
     const once = compileConfig({ eval_dataset: 'jsonl:e.jsonl', peft: { target_modules: ['v_proj', 'q_proj'] }, warmup_ratio: 0.1 });
     expect(compileConfig(JSON.parse(JSON.stringify(once)))).toEqual(once);
+  });
+
+  it.each([
+    [{ auth: 'token' }, 'auth', 'needs auth_token'],
+    [{ auth: 'hmac' }, 'auth', 'needs auth_keys_file'],
+    [{ auth_token: 'x'.repeat(16) }, 'auth', 'set auth=token'],
+    [{ auth: 'token', auth_token: 'x'.repeat(16), auth_token_file: 't.txt' }, 'auth_token_file', 'not both'],
+    [{ auth_keys_file: 'keys.json' }, 'auth', 'set auth=hmac'],
+    [{ tls_cert: 'cert.pem' }, 'tls_cert', 'go together'],
+    [{ tls_key: 'key.pem' }, 'tls_key', 'go together'],
+  ])('S15: rejects the security keys %j that do not fit together', (raw, key, why) => {
+    const err = thrown(() => compileConfig(raw));
+    expect(err.code).toBe(ErrorCode.CONFIG_INVALID);
+    expect(err.message).toContain(`invalid config key "${key}"`);
+    expect(err.message).toContain(why);
+  });
+
+  it('S15: accepts each authentication mode with what it needs, and TLS files as a pair', () => {
+    expect(compileConfig({ auth: 'token', auth_token: 'x'.repeat(16) }).auth).toBe('token');
+    expect(compileConfig({ auth: 'token', auth_token_file: 't.txt' }).auth_token_file).toBe('t.txt');
+    expect(compileConfig({ auth: 'hmac', auth_keys_file: 'k.json' }).auth_keys_file).toBe('k.json');
+    expect(compileConfig({ tls_cert: 'c.pem', tls_key: 'k.pem' }).tls_key).toBe('k.pem');
   });
 
   it('rejects both warm-up knobs at once', () => {
