@@ -12,6 +12,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunConfig } from '../shared/config.js';
+import { redactSecrets } from '../shared/config/redact.js';
 import { ErrorCode, InputFileError } from '../shared/errors.js';
 import { PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
@@ -72,6 +73,8 @@ export async function writeCheckpointState(dir: string, input: CheckpointStateIn
     protocolVersion: PROTOCOL_VERSION,
     createdAt: new Date().toISOString(),
     ...input,
+    // Secrets never reach the disk: a resumed run takes them from its own configuration again.
+    config: redactSecrets(input.config),
   };
   const { json, bin } = encodeWithTensors(state);
   await writeFile(join(dir, STATE_JSON_FILE), json);

@@ -111,6 +111,8 @@ export class FederatedTrainer {
   /** Global-model version: bumped by every aggregated round (what ParamSync mirrors are keyed on). */
   private version = 0;
   private traffic = { paramBytes: 0, updateBytes: 0 };
+  /** Stale replies already attributed to a round (see `fitRound`). */
+  private staleCounted = 0;
 
   constructor(
     private readonly registry: WorkerRegistry,
@@ -182,7 +184,6 @@ export class FederatedTrainer {
     const computeByWorker = new Map<string, number>();
     let stale = 0;
     let clientComputeMs = 0;
-    const staleBefore = this.staleReplies();
 
     const localConfig = { proximalMu: plan.config.proximal_mu, frozen };
     await Promise.all(
@@ -201,8 +202,11 @@ export class FederatedTrainer {
       ),
     );
 
-    // Replies to earlier rounds' timed-out requests that arrived during this one.
-    stale += this.staleReplies() - staleBefore;
+    // Replies to earlier rounds' timed-out requests, counted since the previous round ended, so that a late reply landing between rounds (during evaluation or a
+    // checkpoint save) is not missed.
+    const staleNow = this.staleReplies();
+    stale += Math.max(0, staleNow - this.staleCounted);
+    this.staleCounted = staleNow;
     // Aggregate in plan order whatever order replies arrived in: the same inputs give the same model.
     results.sort((a, b) => sampled.indexOf(a.clientId) - sampled.indexOf(b.clientId));
     const completion = sampled.length === 0 ? 0 : results.length / sampled.length;

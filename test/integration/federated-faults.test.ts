@@ -21,11 +21,15 @@ beforeAll(async () => {
 const ROUND_TIMEOUT_S = 5;
 /** The faults hit round 3: rounds 1 and 2 warm the workers up (first-call kernel setup is slow on a loaded box). */
 const FAULTY_ROUND = 3;
-/** Enough rounds after the faulty one for the straggler's late update (3 × the timeout) to arrive while the run goes on. */
-const NUM_ROUNDS = 24;
+/**
+ * Enough rounds after the faulty one, each made longer by several local epochs, for the straggler's late update
+ * (3 × the timeout) to arrive while the run goes on even on an idle machine.
+ */
+const NUM_ROUNDS = 60;
+const LOCAL_EPOCHS = 4;
 
 describe('federated faults in one round', () => {
-  it('finishes at the deadline with the survivors, drops the straggler’s late update, and takes it back next round', async () => {
+  it('S5: finishes at the deadline (one client also SIGKILLed) with the survivors, drops the straggler’s late update, and takes it back next round', { timeout: 300_000 }, async () => {
     const config = dpConfig(fixture, 4, {
       mode: 'federated',
       num_rounds: NUM_ROUNDS,
@@ -34,6 +38,7 @@ describe('federated faults in one round', () => {
       min_available_clients: 2,
       min_completion_rate: 0.5,
       round_timeout: ROUND_TIMEOUT_S,
+      local_epochs: LOCAL_EPOCHS,
       eval_every_rounds: 1,
     });
     let workers!: LocalWorkers;
