@@ -63,7 +63,7 @@ beforeAll(async () => {
 });
 
 describe('a worker that returns bad tensors', () => {
-  it('is rejected at the gate every time; the run survives and equals an all-honest run', async () => {
+  it('S10: is rejected at the gate every time; the run survives and equals an all-honest run', async () => {
     // Quarantine off: every corruption must reach the gate (quarantine is tested in test/integration/quarantine.test.ts).
     const config = dpConfig(fixture, 2, { max_steps: CORRUPTIONS.length, quarantine_strikes: 0 });
     let adversary!: Promise<{ gradRequests: number }>;

@@ -208,7 +208,7 @@ describe('chunked transfers over WebSockets', () => {
     expect((await outcome2).code).toBe(CloseCode.POLICY);
   });
 
-  it('drops a peer that stops reading (4005, E_SEND_STALLED) with bounded queued bytes; others go on', async () => {
+  it('S17: drops a peer that stops reading (4005, E_SEND_STALLED) with bounded queued bytes; others go on', async () => {
     const { srv, nextConnection } = await server(
       { highWaterMarkBytes: 256 * 1024, sendStallTimeoutMs: 300, maxQueuedSendBytes: 8 * 1024 * 1024 },
       false,

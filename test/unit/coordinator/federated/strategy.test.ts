@@ -155,7 +155,7 @@ describe('strategy hooks', () => {
 });
 
 describe('robust strategies bound a sign-flipped ×100 update from 1 of 10 clients', () => {
-  it('fedavg is pulled far away; median, trimmed mean, krum, multi-krum and centered clipping stay close', () => {
+  it('S12: fedavg is pulled far away; median, trimmed mean, krum, multi-krum and centered clipping stay close', () => {
     const rng = mulberry32(2024);
     const size = (s: TensorSpec) => s.shape.reduce((x, y) => x * y, 1);
     const mean = specs.map((s) => Float64Array.from({ length: size(s) }, () => 2 * rng() - 1));

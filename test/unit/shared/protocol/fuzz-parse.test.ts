@@ -218,7 +218,7 @@ describe('fuzzing parseMessage (S8, S9)', () => {
     );
   });
 
-  it('random byte mutations of golden frames parse or are refused with an E_PROTOCOL_* code', () => {
+  it('S8: random byte mutations of golden frames parse or are refused with an E_PROTOCOL_* code', () => {
     const mutation = fc.record({
       op: fc.constantFrom('set', 'insert', 'delete', 'xor-bit'),
       at: fc.nat(),
