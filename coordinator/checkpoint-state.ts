@@ -125,6 +125,8 @@ const OPERATIONAL_KEYS: ReadonlySet<string> = new Set([
   'backend',
   'step_timeout_ms',
   'join_timeout_ms',
+  'heartbeat_interval_ms',
+  'heartbeat_timeout_ms',
   'round_timeout',
   'chunk_size_bytes',
   'auth',

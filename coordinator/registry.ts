@@ -9,6 +9,7 @@ import { CloseCode } from '../shared/protocol/close-codes.js';
 import { Quarantine, type StrikeRecord } from './quarantine.js';
 import { WorkerSession, WorkerState } from './worker-session.js';
 import type { BlobServer } from './blob-server.js';
+import type { BusyAwareLiveness } from './transport-ws.js';
 
 /** What the registry tells every joining worker, and how long it waits for each handshake step. */
 export interface RegistryOptions {
@@ -84,8 +85,10 @@ export class WorkerRegistry {
    * Runs the handshake for a new connection. Never throws: a worker that fails the handshake gets an `error`
    * frame naming the problem, its connection is closed, and a `rejected` event is emitted.
    */
-  async admit(transport: Transport): Promise<void> {
+  async admit(transport: Transport & Partial<BusyAwareLiveness>): Promise<void> {
     const session = new WorkerSession(newWorkerId(), transport);
+    // A worker computing a step cannot pong: its heartbeat waits while a request to it is outstanding.
+    transport.setBusyCheck?.(() => session.isBusy());
     this.options.blobs?.attach(transport);
     this.sessions.set(session.id, session);
     transport.onClose(() => {

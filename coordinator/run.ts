@@ -159,6 +159,9 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       adam_beta2: config.adam_beta2,
       // Workers chunk their sends at the run's size (worker/worker-runtime.ts), under this side's maxPayload.
       chunk_size_bytes: config.chunk_size_bytes,
+      // Workers stretch their own ping watchdog to fit this side's timers (worker/transport-ws.ts).
+      heartbeat_interval_ms: config.heartbeat_interval_ms,
+      heartbeat_timeout_ms: config.heartbeat_timeout_ms,
     },
   });
   registry.subscribe((event) => {
@@ -180,6 +183,8 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     port: config.port,
     chunkSizeBytes: config.chunk_size_bytes,
     maxPayloadBytes: config.chunk_size_bytes + CHUNK_HEADER_SLACK_BYTES,
+    pingIntervalMs: config.heartbeat_interval_ms,
+    pongTimeoutMs: config.heartbeat_timeout_ms,
     authenticator: createAuthenticator(security.auth, {
       onReject: ({ peer, reason, message }) => {
         log(`refused a worker from ${peer}: ${message}`);

@@ -9,6 +9,13 @@
  * close handler gets code 4002 (HEARTBEAT_TIMEOUT) with error E_TIMEOUT. A dead link is thus detected within
  * `pingIntervalMs + pongTimeoutMs` (tests use 200/200: within 400 ms). The patience must exceed the time a
  * worker needs to upload its largest frame, since ws sends a pong only between frames.
+ *
+ * Busy-aware: a worker's event loop is blocked while it computes a step, so it cannot pong. While the
+ * connection's busy check (`setBusyCheck`, set by the worker session: a request is outstanding) says yes, a
+ * missed pong does not close the link; the deadline is re-armed and the request's own timeout bounds the wait.
+ * A link blackholed during a request is thus closed within the request timeout + `pongTimeoutMs`. A deadline
+ * timer that fires late (this loop was blocked) first gives inbound I/O one turn, so a pong already received
+ * but not yet read is not mistaken for a missing one.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -41,11 +48,18 @@ export const DEFAULT_CLOSE_GRACE_MS = 2_000;
 /** Response header carrying the stable error code when an upgrade is refused. */
 export const REFUSAL_CODE_HEADER = 'x-swarmtune-error-code';
 
+/** A connection whose heartbeat can be told that the peer is busy (see the module comment). */
+export interface BusyAwareLiveness {
+  /** Installs the check the heartbeat asks when a pong is late: true holds the link open. @default always false */
+  setBusyCheck(isBusy: () => boolean): void;
+}
+
 /** A worker connection as the server hands it over. */
-export type ServerConnection = Transport & {
-  /** `address:port` of the worker's socket. */
-  readonly remoteAddress: string;
-};
+export type ServerConnection = Transport &
+  BusyAwareLiveness & {
+    /** `address:port` of the worker's socket. */
+    readonly remoteAddress: string;
+  };
 
 /** Options of {@link startWsServer}. */
 export interface WsServerOptions {
@@ -115,30 +129,60 @@ function refuseUpgrade(socket: Duplex, status: number, statusText: string, code:
   );
 }
 
-/** Starts ping/pong liveness for one connection; returns the function that stops it. */
-function startHeartbeat(ws: WebSocket, transport: SocketTransport, pingIntervalMs: number, pongTimeoutMs: number): () => void {
+/** Heartbeat of one connection: `stop` ends it, `setBusyCheck` installs the session's busy check. */
+interface Heartbeat extends BusyAwareLiveness {
+  stop(): void;
+}
+
+/** Starts ping/pong liveness for one connection. */
+function startHeartbeat(ws: WebSocket, transport: SocketTransport, pingIntervalMs: number, pongTimeoutMs: number): Heartbeat {
+  let isBusy: () => boolean = () => false;
+  let awaitingPong = false;
   let deadline: NodeJS.Timeout | undefined;
+  let judging: NodeJS.Immediate | undefined;
   const alive = (): void => {
-    if (deadline) clearTimeout(deadline);
+    awaitingPong = false;
+    clearTimeout(deadline);
+    clearImmediate(judging);
     deadline = undefined;
+    judging = undefined;
+  };
+  const judge = (): void => {
+    judging = undefined;
+    if (!awaitingPong) return;
+    // A busy peer cannot pong while it computes; its request's timeout bounds the wait, so re-arm instead.
+    if (isBusy()) {
+      deadline = setTimeout(expire, pongTimeoutMs);
+      return;
+    }
+    const message = `heartbeat timeout: no pong from ${transport.peer} within ${pongTimeoutMs} ms of a ping`;
+    transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
+  };
+  // The timer may fire late after this loop was blocked; the poll phase before setImmediate reads a waiting pong.
+  const expire = (): void => {
+    deadline = undefined;
+    judging = setImmediate(judge);
   };
   const interval = setInterval(() => {
-    if (deadline) return;
+    if (awaitingPong) return;
     try {
       ws.ping();
     } catch {
       return;
     }
-    deadline = setTimeout(() => {
-      const message = `heartbeat timeout: no pong from ${transport.peer} within ${pongTimeoutMs} ms of a ping`;
-      transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
-    }, pongTimeoutMs);
+    awaitingPong = true;
+    deadline = setTimeout(expire, pongTimeoutMs);
   }, pingIntervalMs);
   ws.on('pong', alive);
   ws.on('message', alive);
-  return () => {
-    clearInterval(interval);
-    alive();
+  return {
+    stop: () => {
+      clearInterval(interval);
+      alive();
+    },
+    setBusyCheck: (check) => {
+      isBusy = check;
+    },
   };
 }
 
@@ -179,13 +223,13 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       maxQueuedSendBytes: options.maxQueuedSendBytes,
     });
     transports.set(ws, transport);
-    const stopHeartbeat = startHeartbeat(ws, transport, pingIntervalMs, pongTimeoutMs);
+    const heartbeat = startHeartbeat(ws, transport, pingIntervalMs, pongTimeoutMs);
     transport.onClose(() => {
-      stopHeartbeat();
+      heartbeat.stop();
       transports.delete(ws);
     });
     try {
-      options.onConnection(Object.assign(transport, { remoteAddress }));
+      options.onConnection(Object.assign(transport, { remoteAddress, setBusyCheck: heartbeat.setBusyCheck }));
     } catch (err) {
       transport.close(CloseCode.INTERNAL, `coordinator failed to accept the connection: ${(err as Error).message}`);
     }

@@ -65,6 +65,14 @@ export class WorkerSession {
     this.currentId = id;
   }
 
+  /**
+   * Whether a request to this worker awaits its reply. The heartbeat holds a busy link open past a missed
+   * pong (a worker computing a step cannot pong); the request's own timeout bounds the wait.
+   */
+  isBusy(): boolean {
+    return this.pending.size > 0;
+  }
+
   /** Sends a frame that expects no reply. */
   async send(frame: Outgoing): Promise<void> {
     await this.transport.send({ v: PROTOCOL_VERSION, id: newMessageId(), ...frame } as Message);

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_MODEL_PATH } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
 import { describeClose } from '../shared/transport.js';
@@ -8,8 +8,11 @@ import { generate } from '../shared/model/generate.js';
 import { loadPeftAdapter } from '../shared/formats/peft-adapter.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { BACKEND_PREFERENCES, selectBackend, type BackendPreference } from './backend.js';
-import { connectWithRetry } from './transport-ws.js';
+import { DEFAULT_PING_TIMEOUT_MS, connectWithRetry } from './transport-ws.js';
 import { runWorkerSession } from './worker-runtime.js';
+import { DEFAULT_REJOIN_POLICY, runWithRejoin } from './rejoin.js';
+import { WorkerModelCache } from './model-cache.js';
+import type { Transport } from '../shared/transport.js';
 import { DEFAULT_CACHE_DIR } from './blob-fetch.js';
 import { loadClientCredentials } from './auth-credentials.js';
 import { readFileSync } from 'node:fs';
@@ -27,28 +30,78 @@ function readCa(path: string | undefined): Buffer | undefined {
   }
 }
 
-async function workerCommand(flags: { connect: string; backend: BackendPreference; model?: string; cacheDir: string; connectAttempts: string; token?: string; tokenFile?: string; authKeyId?: string; ca?: string; workerId?: string }): Promise<number> {
-  // Credentials and CA first: a typo in a path should not wait for the backend to load.
+/** A non-negative integer flag. @throws ConfigError E_CONFIG_INVALID otherwise. */
+function countFlag(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${name} must be an integer >= 0, got '${value}'`);
+  return n;
+}
+
+interface WorkerFlags {
+  connect: string;
+  backend: BackendPreference;
+  model?: string;
+  cacheDir: string;
+  connectAttempts: string;
+  token?: string;
+  tokenFile?: string;
+  authKeyId?: string;
+  ca?: string;
+  workerId?: string;
+  rejoinAttempts: string;
+  rejoinPatienceMs: string;
+  pingTimeoutMs: string;
+}
+
+async function workerCommand(flags: WorkerFlags): Promise<number> {
+  // Credentials, CA and numbers first: a typo should not wait for the backend to load.
   const credentials = loadClientCredentials({ token: flags.token, tokenFile: flags.tokenFile, keyId: flags.authKeyId, env: process.env });
   const ca = readCa(flags.ca);
+  const rejoin = { maxAttempts: countFlag('--rejoin-attempts', flags.rejoinAttempts), patienceMs: countFlag('--rejoin-patience-ms', flags.rejoinPatienceMs) };
+  const pingTimeoutMs = countFlag('--ping-timeout-ms', flags.pingTimeoutMs);
   const backend = await selectBackend(flags.backend);
   log(`backend: ${backend.name}${backend.fallbackReasons.length ? ` (not used: ${backend.fallbackReasons.join('; ')})` : ''}`);
-  const transport = await connectWithRetry(flags.connect, { reconnect: { maxAttempts: Number(flags.connectAttempts) }, credentials, ca });
-  let stopping = false;
+  const shutdown = new AbortController();
+  const first = await connectWithRetry(flags.connect, { reconnect: { maxAttempts: Number(flags.connectAttempts) }, credentials, ca, pingTimeoutMs, signal: shutdown.signal });
+  let current: Transport = first;
   const onSignal = () => {
-    stopping = true;
-    transport.close(1001, 'worker shutting down');
+    shutdown.abort();
+    current.close(1001, 'worker shutting down');
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const outcome = await runWorkerSession({ transport, backend: { ...backend }, modelPath: flags.model, cacheDir: flags.cacheDir, log, workerId: flags.workerId });
-  if (outcome.kind === 'stopped') {
-    log(`stopped by the coordinator: ${outcome.reason}`);
-    return ExitCode.OK;
+  const modelCache = new WorkerModelCache();
+  let assignedWorkerId: string | undefined;
+  try {
+    const outcome = await runWithRejoin(first, rejoin, {
+      dial: (reconnect, signal, onRetry) => connectWithRetry(flags.connect, { reconnect, credentials, ca, pingTimeoutMs, signal, onRetry }),
+      session: (transport, workerId) =>
+        runWorkerSession({
+          transport,
+          backend: { ...backend },
+          modelPath: flags.model,
+          cacheDir: flags.cacheDir,
+          log,
+          workerId,
+          modelCache,
+          onWelcome: (info) => (assignedWorkerId = info.workerId),
+        }),
+      onTransport: (transport) => (current = transport),
+      workerId: flags.workerId,
+      assignedWorkerId: () => assignedWorkerId,
+      log,
+      signal: shutdown.signal,
+    });
+    if (outcome.kind === 'stopped') {
+      log(`stopped by the coordinator: ${outcome.reason}`);
+      return ExitCode.OK;
+    }
+    if (outcome.kind === 'aborted' || shutdown.signal.aborted) return ExitCode.INTERRUPTED;
+    log(outcome.why);
+    return ExitCode.CONNECTION;
+  } finally {
+    modelCache.dispose();
   }
-  if (stopping) return ExitCode.INTERRUPTED;
-  log(`connection to the coordinator ${describeClose(outcome.close)}`);
-  return ExitCode.CONNECTION;
 }
 
 async function generateCommand(flags: { model: string; prompt: string; maxNewTokens: string; temperature: string; seed: string; adapter?: string; backend: BackendPreference }): Promise<number> {
@@ -88,6 +141,19 @@ program
   .option('--cache-dir <dir>', 'where a model this host lacks is fetched from the coordinator to (<dir>/blobs/<sha256>), resumably', DEFAULT_CACHE_DIR)
   .option('--connect-attempts <n>', 'connection attempts before giving up (jittered exponential backoff)', '20')
   .option('--worker-id <id>', 'rejoin under this worker id (the one the coordinator logged); a live session holding it is replaced')
+  .addOption(
+    new Option('--rejoin-attempts <n>', 'after a lost connection (not after stop, a refusal or quarantine), dial again up to n times with jittered exponential backoff and rejoin under the same worker id, keeping the loaded model; 0 exits instead')
+      .env('SWARMTUNE_REJOIN_ATTEMPTS')
+      .default(String(DEFAULT_REJOIN_POLICY.maxAttempts)),
+  )
+  .addOption(
+    new Option('--rejoin-patience-ms <ms>', 'give up rejoining after this long (0: only --rejoin-attempts bounds it)').env('SWARMTUNE_REJOIN_PATIENCE_MS').default(String(DEFAULT_REJOIN_POLICY.patienceMs)),
+  )
+  .addOption(
+    new Option('--ping-timeout-ms <ms>', "treat the link as dead after this long without a ping or frame from the coordinator (raised to fit the run's heartbeat; 0 disables)")
+      .env('SWARMTUNE_PING_TIMEOUT_MS')
+      .default(String(DEFAULT_PING_TIMEOUT_MS)),
+  )
   .option('--token <token>', 'run token (coordinator auth=token), or the HMAC secret with --auth-key-id; prefer --token-file or env SWARMTUNE_AUTH_TOKEN (argv is visible to other users)')
   .option('--token-file <file>', 'read the token from this file (env SWARMTUNE_AUTH_TOKEN_FILE)')
   .option('--auth-key-id <id>', 'sign requests with the token as the secret of this key id (coordinator auth=hmac; env SWARMTUNE_AUTH_KEY_ID)')

@@ -7,7 +7,9 @@
  * `SWARMTUNE_FAULT_CRASH_FIT="round=R"`: the worker process kills itself with SIGKILL when the `fit_request` of
  * round R arrives (a machine lost mid-round: no close frame, no goodbye).
  * `SWARMTUNE_FAULT_NAN_RATE="P"` or `"P,seed=S"`: each gradient or fit result is replaced, with probability P
- * (seeded, @default seed 1), by NaN values of the same names and shapes (a worker with broken numerics). Unset: no fault.
+ * (seeded, @default seed 1), by NaN values of the same names and shapes (a worker with broken numerics).
+ * `SWARMTUNE_FAULT_BLOCK_MS="D"`: every gradient request busy-waits D milliseconds synchronously before computing
+ * (a step that blocks the event loop, so no ping is answered meanwhile). Unset: no fault.
  */
 import { ConfigError, ErrorCode } from '../shared/errors.js';
 import { float32Blob } from '../shared/codec.js';
@@ -24,6 +26,9 @@ export const CRASH_FIT_ENV = 'SWARMTUNE_FAULT_CRASH_FIT';
 /** Environment variable naming the NaN-results fault. */
 export const NAN_RATE_ENV = 'SWARMTUNE_FAULT_NAN_RATE';
 
+/** Environment variable naming the blocking-step fault. */
+export const BLOCK_MS_ENV = 'SWARMTUNE_FAULT_BLOCK_MS';
+
 /** Faults injected into this worker's rounds and steps. */
 export interface WorkerFaults {
   readonly slowFit?: SlowFitFault;
@@ -31,6 +36,8 @@ export interface WorkerFaults {
   readonly crashFitRound?: number;
   /** Results replaced by NaN tensors: probability per result in [0, 1] and the seed of the draws. */
   readonly nanResults?: { readonly rate: number; readonly seed: number };
+  /** Milliseconds each gradient request blocks the event loop before computing. */
+  readonly blockMs?: number;
 }
 
 /**
@@ -45,7 +52,26 @@ export function workerFaults(env: NodeJS.ProcessEnv = process.env): WorkerFaults
     if (!match) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${CRASH_FIT_ENV}="${crash}": expected "round=R" with an integer R >= 0`);
     crashFitRound = Number(match[1]);
   }
-  return { slowFit: slowFitFault(env), crashFitRound, nanResults: nanResultsFault(env) };
+  return { slowFit: slowFitFault(env), crashFitRound, nanResults: nanResultsFault(env), blockMs: blockFault(env) };
+}
+
+/**
+ * The blocking-step fault configured in `env`: milliseconds, if any.
+ * @throws ConfigError E_CONFIG_INVALID when the variable is set but is not an integer >= 0
+ */
+export function blockFault(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[BLOCK_MS_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\s*\d+\s*$/.test(raw)) throw new ConfigError(ErrorCode.CONFIG_INVALID, `${BLOCK_MS_ENV}="${raw}": expected an integer number of milliseconds >= 0`);
+  return Number(raw);
+}
+
+/** Busy-waits `durationMs` milliseconds without yielding: timers, pings and frames wait until it returns. */
+export function blockEventLoop(durationMs: number): void {
+  const until = performance.now() + durationMs;
+  while (performance.now() < until) {
+    // Spinning on purpose: the fault is a step that holds the event loop.
+  }
 }
 
 /**

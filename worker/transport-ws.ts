@@ -212,20 +212,47 @@ function connectOnce(url: string, options: ConnectOptions): Promise<Transport> {
   });
 }
 
-function watchPings(ws: WebSocket, transport: ReturnType<typeof attachWebSocket>, url: string, pingTimeoutMs: number): void {
-  if (pingTimeoutMs <= 0) return;
+/** Ping watchdogs by transport, for {@link extendPingTimeout}. */
+const pingWatchdogs = new WeakMap<Transport, (pingTimeoutMs: number) => void>();
+
+/**
+ * Raises the worker's ping patience to `pingTimeoutMs` (never lowers it) and restarts the wait: the
+ * coordinator's heartbeat timers, learnt in `welcome`, may ping less often than this side's default assumes.
+ * No effect on a transport without a watchdog (not from {@link connectWs}, or `pingTimeoutMs: 0`).
+ */
+export function extendPingTimeout(transport: Transport, pingTimeoutMs: number): void {
+  pingWatchdogs.get(transport)?.(pingTimeoutMs);
+}
+
+function watchPings(ws: WebSocket, transport: ReturnType<typeof attachWebSocket>, url: string, initialPingTimeoutMs: number): void {
+  if (initialPingTimeoutMs <= 0) return;
+  let pingTimeoutMs = initialPingTimeoutMs;
   let timer: NodeJS.Timeout | undefined;
+  let judging: NodeJS.Immediate | undefined;
+  const expired = (): void => {
+    const message = `heartbeat timeout: no ping from the coordinator at ${url} within ${pingTimeoutMs} ms`;
+    transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
+  };
   const arm = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      const message = `heartbeat timeout: no ping from the coordinator at ${url} within ${pingTimeoutMs} ms`;
-      transport.abort(CloseCode.HEARTBEAT_TIMEOUT, message, { code: ErrorCode.TIMEOUT, message, retryable: true });
-    }, pingTimeoutMs);
+    clearImmediate(judging);
+    judging = undefined;
+    // After a step blocked this loop the timer fires before queued pings are read; the poll phase that runs
+    // before setImmediate reads them (and re-arms), so only a real silence expires.
+    timer = setTimeout(() => (judging = setImmediate(expired)), pingTimeoutMs);
   };
   arm();
   ws.on('ping', arm);
   ws.on('message', arm);
-  transport.onClose(() => clearTimeout(timer));
+  pingWatchdogs.set(transport, (ms) => {
+    if (ms <= pingTimeoutMs) return;
+    pingTimeoutMs = ms;
+    arm();
+  });
+  transport.onClose(() => {
+    clearTimeout(timer);
+    clearImmediate(judging);
+  });
 }
 
 function wait(ms: number, signal: AbortSignal | undefined, url: string): Promise<void> {

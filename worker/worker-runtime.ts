@@ -12,9 +12,11 @@ import type { BackendReport } from './backend.js';
 import { DataParallelRank } from './trainer.js';
 import { FederatedRank, type LocalRunData } from './federated-rank.js';
 import { prepareRunData, type RunDataConfig } from '../shared/data/index.js';
-import { nanPoisoner, workerFaults, type WorkerFaults } from './fault-injection.js';
+import { blockEventLoop, nanPoisoner, workerFaults, type WorkerFaults } from './fault-injection.js';
 import { obtainModelFile } from './blob-fetch.js';
 import { releaseMessage, setChunkSize } from '../shared/protocol/socket-transport.js';
+import type { CachedModel, WorkerModelCache } from './model-cache.js';
+import { extendPingTimeout } from './transport-ws.js';
 
 /** How a worker process behaves; everything has a default but the connection. */
 export interface WorkerRuntimeOptions {
@@ -37,6 +39,10 @@ export interface WorkerRuntimeOptions {
   readonly workerId?: string;
   /** Injected faults (worker/fault-injection.ts). @default read from the environment */
   readonly faults?: WorkerFaults;
+  /** Keeps the loaded model across sessions of the same run (rejoin); absent: the session disposes it. @default none */
+  readonly modelCache?: WorkerModelCache;
+  /** Called once `welcome` arrived, with the id the coordinator assigned (to rejoin under later). @default none */
+  readonly onWelcome?: (info: { readonly workerId: string; readonly runId: string }) => void;
 }
 
 /** How a worker session ended: `stopped` by the coordinator, or the connection was `lost`. */
@@ -71,26 +77,41 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
     throw new OrchestratorError(ErrorCode.PROTOCOL_UNEXPECTED, `expected welcome from the coordinator, got ${welcome.kind}`);
   }
 
+  options.onWelcome?.({ workerId: welcome.workerId, runId: welcome.runId });
   let rank: Rank;
   let model: TaskModel | undefined;
+  let kept: CachedModel | undefined;
   try {
     const started = performance.now();
-    const { path: modelPath } = await obtainModelFile(welcome.model, {
-      overridePath: options.modelPath,
-      cacheDir: options.cacheDir,
-      channel: { send: (msg) => transport.send(msg), receive: (timeoutMs) => inbox.next(timeoutMs) },
-      log,
-    });
-    const loaded = await loadLlamaGguf(modelPath);
-    if (loaded.sha256 !== welcome.model.sha256) {
-      throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
+    kept = options.modelCache?.take(welcome.runId, welcome.model.sha256, welcome.modelSpec);
+    if (kept) {
+      model = kept.model;
+      log(`worker ${welcome.workerId}: run ${welcome.runId}, keeping the model loaded from ${kept.modelPath} (same run and sha256)`);
+    } else {
+      const { path: modelPath } = await obtainModelFile(welcome.model, {
+        overridePath: options.modelPath,
+        cacheDir: options.cacheDir,
+        channel: { send: (msg) => transport.send(msg), receive: (timeoutMs) => inbox.next(timeoutMs) },
+        log,
+      });
+      const loaded = await loadLlamaGguf(modelPath);
+      if (loaded.sha256 !== welcome.model.sha256) {
+        throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
+      }
+      model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
+      kept = { runId: welcome.runId, sha256: loaded.sha256, specJson: JSON.stringify(welcome.modelSpec), model, tokenizer: loaded.tokenizer, modelPath };
     }
-    model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
+    const { tokenizer, modelPath } = kept;
     const settings = welcome.settings as WorkerSettings;
     if (settings.chunk_size_bytes !== undefined) setChunkSize(transport, settings.chunk_size_bytes);
+    // Pings come every interval, the pong wait may hold one back a timeout more while busy: allow two rounds.
+    if (settings.heartbeat_interval_ms !== undefined && settings.heartbeat_timeout_ms !== undefined) {
+      extendPingTimeout(transport, 2 * settings.heartbeat_interval_ms + settings.heartbeat_timeout_ms);
+    }
     if (settings.mode === 'federated') {
-      const localData = settings.data_delivery === 'local' ? await prepareLocalData(settings, loaded.tokenizer) : undefined;
-      rank = new FederatedRank(model, localData, loaded.tokenizer.padId);
+      const localData = settings.data_delivery === 'local' ? (kept.localData ?? (await prepareLocalData(settings, tokenizer))) : undefined;
+      kept = { ...kept, localData };
+      rank = new FederatedRank(model, localData, tokenizer.padId);
     } else {
       rank = new DataParallelRank(model, toCodecPolicy(settings.grads_codec ?? 'fp32', settings.grads_codec_overrides ?? {}), settings.error_feedback ?? true, {
         warmupSteps: settings.sparse_warmup_steps ?? 0,
@@ -101,7 +122,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
     }
     const loadMs = performance.now() - started;
     log(`worker ${welcome.workerId}: run ${welcome.runId}, model ${modelPath} loaded in ${loadMs.toFixed(0)} ms on ${backend.name}`);
-    await transport.send(makeMessage(MsgKind.READY, { replyTo: welcome.id, modelSha256: loaded.sha256, backend, loadMs }));
+    await transport.send(makeMessage(MsgKind.READY, { replyTo: welcome.id, modelSha256: kept.sha256, backend, loadMs }));
   } catch (err) {
     // The link dropped (e.g. mid-download): a partial model stays in the cache for the next session to resume.
     if (!transport.isOpen) {
@@ -130,7 +151,8 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
       await new Promise((resolveYield) => setImmediate(resolveYield));
     }
   } finally {
-    model.dispose();
+    if (options.modelCache) options.modelCache.keep(kept);
+    else model.dispose();
   }
 }
 
@@ -147,6 +169,9 @@ interface WorkerSettings {
   readonly adam_beta2?: number;
   /** The run's `chunk_size_bytes`: this worker chunks its sends at that size (the coordinator's maxPayload follows it). */
   readonly chunk_size_bytes?: number;
+  /** The coordinator's heartbeat timers (`heartbeat_interval_ms`, `heartbeat_timeout_ms`): this worker's ping watchdog fits them. */
+  readonly heartbeat_interval_ms?: number;
+  readonly heartbeat_timeout_ms?: number;
   readonly data_delivery?: 'local' | 'ship';
   /** The run's data keys, for clients that load the dataset themselves. */
   readonly data?: RunDataConfig;
@@ -210,6 +235,10 @@ async function answer(
     } else {
       switch (msg.kind) {
         case MsgKind.GRAD_REQUEST: {
+          if (faults.blockMs !== undefined) {
+            log(`fault injection: blocking the event loop for ${faults.blockMs} ms in step ${msg.step}`);
+            blockEventLoop(faults.blockMs);
+          }
           const result = rank.gradients(msg);
           await transport.send(makeMessage(MsgKind.GRAD_RESULT, { ...result, grads: poison(result.grads) }));
           return;

@@ -240,6 +240,16 @@ export interface RunConfig {
   readonly step_timeout_ms: number;
   /** Longest the coordinator waits for the workers to join at start, in milliseconds. Integer >= 1. @default 60000 */
   readonly join_timeout_ms: number;
+  /**
+   * The coordinator pings each worker this often, in milliseconds; workers learn it in `welcome` and wait at
+   * least 2 × interval + timeout for a ping before treating the link as dead. Integer >= 1. @default 10000
+   */
+  readonly heartbeat_interval_ms: number;
+  /**
+   * A worker that sends no pong (and no frame) this long after a ping is cut (close 4002), unless a request to it
+   * is outstanding (it may be computing; the request's timeout bounds that). Milliseconds, integer >= 1. @default 10000
+   */
+  readonly heartbeat_timeout_ms: number;
   /** Results a worker may have rejected at the gate (non-finite, wrong shape/dtype/name) before it is quarantined for the run; 0 = never. Integer >= 0. @default 3 */
   readonly quarantine_strikes: number;
   /** A lost worker's share of a step is reassigned to the others, or the step uses the survivors only. @default 'reassign' */
@@ -391,6 +401,8 @@ export const DEFAULTS: RunConfig = deepFreeze({
   backend: 'auto',
   step_timeout_ms: 60_000,
   join_timeout_ms: 60_000,
+  heartbeat_interval_ms: 10_000,
+  heartbeat_timeout_ms: 10_000,
   quarantine_strikes: 3,
   on_worker_loss: 'reassign',
   mode: 'data-parallel',

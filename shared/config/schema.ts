@@ -105,6 +105,8 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   backend: field(z.enum(BACKENDS), oneOf(BACKENDS)),
   step_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
   join_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
+  heartbeat_interval_ms: positiveInt('an integer number of milliseconds >= 1'),
+  heartbeat_timeout_ms: positiveInt('an integer number of milliseconds >= 1'),
   quarantine_strikes: field(z.number().int().min(0), 'an integer >= 0 (0 = never quarantine)'),
   on_worker_loss: field(z.enum(ON_WORKER_LOSS), oneOf(ON_WORKER_LOSS)),
   mode: field(z.enum(TRAINING_MODES), oneOf(TRAINING_MODES)),

@@ -50,6 +50,11 @@ export interface ProxyLink {
   cutAfter(direction: ProxyDirection, bytes: number): void;
   /** Stops forwarding in both directions without closing anything; pending delayed chunks are dropped. */
   blackhole(): void;
+  /**
+   * Stops forwarding in `direction` only (its bytes, FIN and close are swallowed; pending delayed chunks of that
+   * direction dropped); the other direction keeps flowing: a one-sided partition (RELIABILITY.md S4).
+   */
+  blackholeOneWay(direction: ProxyDirection): void;
   /** Destroys both sockets now (FIN; RST where `reset` is true). Idempotent. */
   destroy(reset?: boolean): void;
 }
@@ -135,6 +140,7 @@ function createLink(index: number, client: Socket, target: Socket, sockets: Set<
   const pending: Record<ProxyDirection, Set<Pending>> = { up: new Set(), down: new Set() };
   const lastDueAt: Record<ProxyDirection, number> = { up: 0, down: 0 };
   const isPaused: Record<ProxyDirection, boolean> = { up: false, down: false };
+  const isDropped: Record<ProxyDirection, boolean> = { up: false, down: false };
   const ends: Record<ProxyDirection, { from: Socket; to: Socket }> = { up: { from: client, to: target }, down: { from: target, to: client } };
 
   for (const s of [client, target]) {
@@ -159,7 +165,7 @@ function createLink(index: number, client: Socket, target: Socket, sockets: Set<
 
   /** Writes `chunk` to the receiving side, honouring a cut budget. */
   const write = (dir: ProxyDirection, chunk: Buffer): void => {
-    if (isDestroyed || mode === 'blackhole') return;
+    if (isDestroyed || mode === 'blackhole' || isDropped[dir]) return;
     const { from, to } = ends[dir];
     const budget = cutBudget[dir];
     if (budget !== undefined && chunk.length >= budget) {
@@ -193,7 +199,7 @@ function createLink(index: number, client: Socket, target: Socket, sockets: Set<
         w.resolve();
       }
     }
-    if (mode === 'blackhole' || isDestroyed) return;
+    if (mode === 'blackhole' || isDestroyed || isDropped[dir]) return;
     const now = performance.now();
     const dueAt = Math.max(now + delayMs, lastDueAt[dir]);
     if (dueAt <= now && pending[dir].size === 0) {
@@ -224,10 +230,10 @@ function createLink(index: number, client: Socket, target: Socket, sockets: Set<
   for (const dir of ['up', 'down'] as const) {
     const { from, to } = ends[dir];
     from.on('end', () => {
-      if (mode !== 'blackhole' && !isDestroyed) afterPending(dir, () => to.end());
+      if (mode !== 'blackhole' && !isDestroyed && !isDropped[dir]) afterPending(dir, () => to.end());
     });
     from.on('close', () => {
-      if (mode !== 'blackhole' && !isDestroyed) afterPending(dir, () => to.destroy());
+      if (mode !== 'blackhole' && !isDestroyed && !isDropped[dir]) afterPending(dir, () => to.destroy());
     });
   }
 
@@ -265,6 +271,12 @@ function createLink(index: number, client: Socket, target: Socket, sockets: Set<
         for (const p of pending[dir]) clearTimeout(p.timer);
         pending[dir].clear();
       }
+    },
+    blackholeOneWay: (dir) => {
+      if (mode === 'cut') return;
+      isDropped[dir] = true;
+      for (const p of pending[dir]) clearTimeout(p.timer);
+      pending[dir].clear();
     },
     destroy,
   };

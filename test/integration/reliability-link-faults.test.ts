@@ -24,13 +24,13 @@ import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFi
 import { startFaultProxy, type ProxyLink } from '../helpers/fault-proxy.js';
 
 /**
- * Heartbeat timers. RELIABILITY.md assumes 200 ms / 200 ms; the ping interval is that, but the pong deadline is
- * longer because ws answers a ping only between event-loop turns and a fresh worker process's first TF.js step
- * blocks its loop for more than 200 ms here (with 200/200 every healthy worker process is cut at step 0; with the
- * cpu backend even 1.5 s is too short). The S3 figure (≤ 2 × ping interval) is printed with the measured one.
+ * Heartbeat timers: RELIABILITY.md's 200 ms / 200 ms. A worker process whose TF.js step blocks its loop past the
+ * pong deadline is not cut, since the heartbeat holds a link with a request outstanding (the step timeout bounds
+ * that); so S3 blackholes the link between steps, while the worker is idle. The S3 figure (≤ 2 × ping interval)
+ * is printed with the measured one.
  */
 const PING_INTERVAL_MS = 200;
-const PONG_TIMEOUT_MS = 1_500;
+const PONG_TIMEOUT_MS = 200;
 /** Scheduling slack on top of ping interval + pong deadline (this 2-core machine is shared; load average 20+ seen). */
 const TIMER_SLACK_MS = 1_000;
 const STEPS = 6;
@@ -43,6 +43,8 @@ interface StepContext {
   readonly link: ProxyLink;
   /** Bytes the link carried in each direction during the previous step. */
   readonly previousStepBytes: { up: number; down: number };
+  /** Settles when the coordinator reports the proxied worker lost. */
+  readonly proxiedLost: Promise<void>;
 }
 
 interface ProxiedRunResult {
@@ -63,7 +65,7 @@ interface ProxiedRunResult {
  * A data-parallel run of `config` with one worker direct and one through the proxy; `beforeStep` injects the
  * fault and calls `markFault()` at the moment it does.
  */
-async function proxiedRun(config: RunConfig, beforeStep: (ctx: StepContext, markFault: () => void) => void): Promise<ProxiedRunResult> {
+async function proxiedRun(config: RunConfig, beforeStep: (ctx: StepContext, markFault: () => void) => void | Promise<void>): Promise<ProxiedRunResult> {
   const prepared = await prepareRun(config);
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
   const state = createTrainableState(config, prepared, totalSteps);
@@ -101,9 +103,12 @@ async function proxiedRun(config: RunConfig, beforeStep: (ctx: StepContext, mark
   let detectionMs: number | undefined;
   const lostWorkers: { id: string; reason: string }[] = [];
   const joined: { id: string; peer: string }[] = [];
+  let onProxiedLost!: () => void;
+  const proxiedLost = new Promise<void>((resolve) => (onProxiedLost = resolve));
   registry.subscribe((event) => {
     if (event.type === 'lost') {
       lostWorkers.push({ id: event.session.id, reason: event.reason });
+      if (event.session.id === joined[1]?.id) onProxiedLost();
       if (faultAt !== undefined && detectionMs === undefined) detectionMs = performance.now() - faultAt;
     } else if (event.type === 'joined') joined.push({ id: event.session.id, peer: event.session.transport.peer });
   });
@@ -135,7 +140,7 @@ async function proxiedRun(config: RunConfig, beforeStep: (ctx: StepContext, mark
     for (let epoch = 0; state.step < totalSteps; epoch++) {
       for (const globalBatch of batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch })) {
         if (state.step >= totalSteps) break;
-        beforeStep({ step: state.step, link, previousStepBytes }, () => (faultAt = performance.now()));
+        await beforeStep({ step: state.step, link, previousStepBytes, proxiedLost }, () => (faultAt = performance.now()));
         try {
           await trainer.step(prepared.train, globalBatch);
         } catch (err) {
@@ -185,17 +190,24 @@ function expectRecovered(result: ProxiedRunResult): number {
 }
 
 describe('link faults through the fault proxy (RELIABILITY.md)', () => {
-  it('S3: a half-open partition (blackhole, no FIN) is detected by ping/pong within ping interval + pong deadline; the slice is reassigned and the run equals the reference', async () => {
-    const result = await proxiedRun(config, ({ step, link }, markFault) => {
+  it('S3: a half-open partition (blackhole, no FIN) of an idle worker is detected by ping/pong within ping interval + pong deadline; the run goes on without it and equals the reference', async () => {
+    const result = await proxiedRun(config, async ({ step, link, proxiedLost }, markFault) => {
       if (step !== FAULT_STEP) return;
       link.blackhole();
       markFault();
+      // Idle (no request outstanding): only the heartbeat can notice; the step starts once it has.
+      await proxiedLost;
     });
-    const diff = expectRecovered(result);
+    expect(result.steps).toBe(STEPS);
+    expect(result.lostWorkers.map((w) => w.id)).toEqual([result.proxiedWorkerId]);
+    // Lost before the step was planned: no slice of it ever went to the dead link.
+    expect(result.failures).toEqual([]);
+    const diff = maxRelativeDifference(result.params, reference);
+    expect(diff).toBeLessThan(1e-5);
     expect(result.lostWorkers[0].reason).toMatch(/heartbeat|pong|4002|E_TIMEOUT/i);
     expect(result.detectionMs).toBeDefined();
     expect(result.detectionMs!).toBeLessThanOrEqual(PING_INTERVAL_MS + PONG_TIMEOUT_MS + TIMER_SLACK_MS);
-    // The blackhole swallowed what the coordinator sent afterwards (pings, and the frames of the step).
+    // The blackhole swallowed what the coordinator sent afterwards (the ping that went unanswered).
     expect(result.link.bytes.down.received).toBeGreaterThan(result.link.bytes.down.forwarded);
     figures.S3 = { detection_ms: Math.round(result.detectionMs!), asserted_bound_ms: PING_INTERVAL_MS + PONG_TIMEOUT_MS + TIMER_SLACK_MS, reliability_md_bound_ms: 2 * PING_INTERVAL_MS, max_rel_diff: diff, reason: result.lostWorkers[0].reason };
   });
