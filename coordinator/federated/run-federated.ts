@@ -12,6 +12,7 @@ import type { WorkerRegistry } from '../registry.js';
 import { buildShardPlan, shardPlanSha256, type ShardPlan, type ShardPlanSpec } from '../../shared/data/shard-plan.js';
 import { summarizeShardPlan } from '../../shared/data/shard-plan-summary.js';
 import { mixSeeds } from '../../shared/data/index.js';
+import type { LocalTrainingConfig } from '../../shared/protocol/messages.js';
 import { loraScale } from '../../shared/adapters/lora.js';
 import type { BatchStats } from '../../shared/model/types.js';
 import type { NamedTensors } from '../../shared/tensors.js';
@@ -122,17 +123,7 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
     eval: prepared.eval,
     initial: prepared.initial,
     seed: config.seed,
-    localConfig: (round, clientId) => ({
-      localEpochs: config.local_epochs,
-      ...(config.local_steps > 0 ? { localSteps: config.local_steps } : {}),
-      learningRate: config.learning_rate,
-      batchSize: config.per_device_train_batch_size,
-      optimizer: config.client_optimizer,
-      momentum: config.client_momentum,
-      weightDecay: config.weight_decay,
-      maxGradNorm: config.max_grad_norm,
-      seed: mixSeeds(config.seed, round, clientIndex.get(clientId)!),
-    }),
+    localConfig: (round, clientId) => localTrainingConfigOf(config, round, clientIndex.get(clientId)!),
     roundTimeoutMs: config.round_timeout * 1000,
     minCompletionRate: config.min_completion_rate,
     minAvailableClients: config.min_available_clients,
@@ -250,6 +241,25 @@ async function saveResiduals(dir: string, trainer: FederatedTrainer): Promise<vo
   await mkdir(dir, { recursive: true });
   const tensors = [...residuals].map(([name, r]) => ({ name, shape: [...r.shape], data: r.values }));
   await writeSafetensors(join(dir, 'base_residuals.safetensors'), tensors, { format: 'pt', swarmtune: 'exact LoRA aggregation residuals: add to the base weights' });
+}
+
+/**
+ * What client `clientIndex` (its position in the shard plan) trains with in `round`: the run's local-training keys
+ * and a seed of its own for that round (shuffles and dropout), so its update does not depend on where it runs.
+ * `proximalMu` and `frozen` come from the strategy.
+ */
+export function localTrainingConfigOf(config: RunConfig, round: number, clientIndex: number): Omit<LocalTrainingConfig, 'frozen' | 'proximalMu'> {
+  return {
+    localEpochs: config.local_epochs,
+    ...(config.local_steps > 0 ? { localSteps: config.local_steps } : {}),
+    learningRate: config.learning_rate,
+    batchSize: config.per_device_train_batch_size,
+    optimizer: config.client_optimizer,
+    momentum: config.client_momentum,
+    weightDecay: config.weight_decay,
+    maxGradNorm: config.max_grad_norm,
+    seed: mixSeeds(config.seed, round, clientIndex),
+  };
 }
 
 /** A client's id on the wire and in metrics. */

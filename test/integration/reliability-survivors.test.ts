@@ -10,11 +10,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCoordinator, prepareRun } from '../../coordinator/run.js';
 import { startLocalWorkers, type LocalWorkers } from '../../coordinator/local-workers.js';
-import { shardPlansOf } from '../../coordinator/federated/run-federated.js';
+import { localTrainingConfigOf, shardPlansOf } from '../../coordinator/federated/run-federated.js';
 import { CRASH_FIT_ENV } from '../../worker/fault-injection.js';
 import { trainLocally } from '../../worker/local-training.js';
 import { selectBackend } from '../../worker/backend.js';
-import { mixSeeds } from '../../shared/data/index.js';
 import { TaskModel } from '../../shared/model/task-model.js';
 import { dpConfig, makeDpFixture, type DpFixture } from '../helpers/dp-fixture.js';
 import { recordFigure } from '../helpers/reliability-figures.js';
@@ -92,17 +91,7 @@ describe('S1: a worker SIGKILLed in its local step', () => {
           model,
           global: prepared.initial,
           shard: { dataset: prepared.train, indices: plans.train.clients[planId].indices },
-          config: {
-            localEpochs: config.local_epochs,
-            learningRate: config.learning_rate,
-            batchSize: config.per_device_train_batch_size,
-            optimizer: config.client_optimizer,
-            momentum: config.client_momentum,
-            weightDecay: config.weight_decay,
-            maxGradNorm: config.max_grad_norm,
-            proximalMu: 0,
-            seed: mixSeeds(config.seed, 1, planId),
-          },
+          config: { ...localTrainingConfigOf(config, 1, planId), proximalMu: 0 },
           padding: { padId: prepared.loaded.tokenizer.padId },
         });
         totalWeight += local.numExamples;
