@@ -50,6 +50,26 @@ export function sumContributions(
   return { gradSum, stats };
 }
 
+/**
+ * Sums worker updates (θ_new − θ of each worker's own optimizer, `sparse_optimizer: worker`) weighted by each
+ * contribution's loss-bearing items, in float64 in the order given: divided by the summed count it is the weighted
+ * mean update, as gradients are weighted. Pure: no I/O, no state.
+ */
+export function sumWeightedUpdates(contributions: readonly GradientContribution[], manifest: readonly TensorSpec[]): SummedGradients {
+  const summed = sumContributions([], manifest);
+  let stats = EMPTY_STATS;
+  for (const contribution of contributions) {
+    const weight = contribution.stats.numLossItems;
+    for (const [name, total] of summed.gradSum) {
+      const u = contribution.grads.get(name);
+      if (!u) throw new Error(`sumWeightedUpdates: contribution lacks "${name}"`);
+      for (let i = 0; i < total.length; i++) total[i] += weight * u[i];
+    }
+    stats = addStats(stats, contribution.stats);
+  }
+  return { gradSum: summed.gradSum, stats };
+}
+
 /** Divides a gradient sum by the number of loss-bearing items, in place: the mean-loss gradient. */
 export function scaleInPlace(grads: Map<string, Float64Array>, factor: number): void {
   for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i] *= factor;

@@ -8,7 +8,7 @@
  * replay cache; entries expire when their timestamp leaves the skew window (after that the timestamp alone refuses
  * the request).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   AUTH_HEADERS,
@@ -26,9 +26,13 @@ export type AuthSettings =
   | { readonly mode: 'token'; readonly token: string }
   | { readonly mode: 'hmac'; readonly keys: ReadonlyMap<string, string> };
 
-/** The outcome of one check. */
+/**
+ * The outcome of one check. `identity` names the credential that passed (`hmac:<key id>`, or `token:<first 16 hex
+ * of its sha256>`; absent without authentication): the registry refuses a connection that claims a live worker's id
+ * under another identity (RELIABILITY S14). It never holds a secret.
+ */
 export type AuthVerdict =
-  | { readonly ok: true; readonly keyId?: string }
+  | { readonly ok: true; readonly keyId?: string; readonly identity?: string }
   | { readonly ok: false; readonly reason: AuthFailureReason; readonly message: string; readonly challenge: string };
 
 /** Options of {@link createAuthenticator}. */
@@ -90,9 +94,11 @@ export function createAuthenticator(settings: AuthSettings, options: Authenticat
     }
     return { ok: false, reason, message: `authentication failed (${reason}): ${message}`, challenge };
   };
+  const tokenIdentity = settings.mode === 'token' ? `token:${createHash('sha256').update(settings.token).digest('hex').slice(0, 16)}` : undefined;
   const pass = (keyId?: string): AuthVerdict => {
     accepted += 1;
-    return keyId === undefined ? { ok: true } : { ok: true, keyId };
+    if (keyId !== undefined) return { ok: true, keyId, identity: `hmac:${keyId}` };
+    return tokenIdentity === undefined ? { ok: true } : { ok: true, identity: tokenIdentity };
   };
 
   const sweep = (nowMs: number): void => {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { RunConfig } from '../shared/config.js';
-import { resolveConfig } from '../shared/config.js';
+import { DEFAULT_MODEL_PATH, resolveConfig } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { startLocalWorkers, type LocalWorkers } from './local-workers.js';
@@ -8,6 +8,7 @@ import type { MetricsRecord } from './metrics.js';
 import { runCoordinator } from './run.js';
 import { authSettingsOf, localWorkerAccess } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
+import { registerTokenizerCommand } from './tokenizer-cli.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -143,6 +144,21 @@ Examples:
     if (flags.rounds !== undefined) sets.push(`num_rounds=${flags.rounds}`);
     return runCommand({ ...flags, set: sets }, true);
   });
+
+program
+  .command('export')
+  .description('write a LoRA adapter as a Hugging Face PEFT adapter (q/k rows in HF layout) and the merged model in HF layout')
+  .requiredOption('--adapter <dir>', 'adapter directory: a run\'s adapter/ or checkpoint-N/, or one written by Python PEFT')
+  .option('--model <path>', 'base model: a .gguf file or a Hugging Face directory', DEFAULT_MODEL_PATH)
+  .option('-o, --output-dir <dir>', 'receives adapter/ and merged/', 'export')
+  .option('--no-merged', 'write the PEFT adapter only')
+  .action(async (flags: { adapter: string; model: string; outputDir: string; merged: boolean }) => {
+    const { exportHf } = await import('../shared/formats/hf-export.js');
+    const result = await exportHf({ model: flags.model, adapterDir: flags.adapter, outputDir: flags.outputDir, merged: flags.merged });
+    console.log(`PEFT adapter: ${result.adapterDir}${result.mergedDir ? `\nmerged model: ${result.mergedDir}` : ''}`);
+  });
+
+registerTokenizerCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,7 +10,7 @@ import { ErrorCode, OrchestratorError, TimeoutError } from '../shared/errors.js'
 import { CloseCode } from '../shared/protocol/close-codes.js';
 import { releaseMessage } from '../shared/protocol/socket-transport.js';
 import type { OnWorkerLoss } from '../shared/config.js';
-import { addStats, EMPTY_STATS, sumContributions, type GradientContribution } from './aggregation.js';
+import { addStats, EMPTY_STATS, sumContributions, sumWeightedUpdates, type GradientContribution } from './aggregation.js';
 import { splitGlobalBatch, type BatchSlice } from './batch-plan.js';
 import type { WorkerRegistry } from './registry.js';
 import type { StepReport, TrainableState } from './trainable-state.js';
@@ -91,7 +91,8 @@ export class DataParallelTrainer {
       this.gradientsFor(worker, collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions()), params, stepIndex, slice.sliceIndex),
     );
     const contributions = results.map((r) => r.value);
-    const summed = sumContributions(contributions, this.state.manifest);
+    // With workers' own optimizers (sparse_optimizer: worker) the results are updates, weighted like gradients.
+    const summed = (this.state.updateRule === 'updates' ? sumWeightedUpdates : sumContributions)(contributions, this.state.manifest);
     // The sums are float64 copies: the replies' bytes (views of reassembly buffers) can serve the next transfer.
     for (const contribution of contributions) contribution.release();
     const report = this.state.applyGradients(summed);

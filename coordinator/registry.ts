@@ -85,8 +85,8 @@ export class WorkerRegistry {
    * Runs the handshake for a new connection. Never throws: a worker that fails the handshake gets an `error`
    * frame naming the problem, its connection is closed, and a `rejected` event is emitted.
    */
-  async admit(transport: Transport & Partial<BusyAwareLiveness>): Promise<void> {
-    const session = new WorkerSession(newWorkerId(), transport);
+  async admit(transport: Transport & Partial<BusyAwareLiveness> & { readonly authIdentity?: string }): Promise<void> {
+    const session = new WorkerSession(newWorkerId(), transport, transport.authIdentity);
     // A worker computing a step cannot pong: its heartbeat waits while a request to it is outstanding.
     transport.setBusyCheck?.(() => session.isBusy());
     this.options.blobs?.attach(transport);
@@ -125,7 +125,7 @@ export class WorkerRegistry {
       if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
       if (session.state !== WorkerState.LOST) {
         await session.send({ kind: MsgKind.ERROR, code, message, retryable: err instanceof TimeoutError }).catch(() => undefined);
-        session.close(code === ErrorCode.WORKER_QUARANTINED ? CloseCode.QUARANTINED : CLOSE_POLICY, truncateReason(message));
+        session.close(closeCodeForRefusal(code), truncateReason(message));
       }
       this.emit({ type: 'rejected', peer: transport.peer, code, message });
     }
@@ -183,9 +183,11 @@ export class WorkerRegistry {
 
   /**
    * A worker asks to rejoin under `workerId` (S14): the new session takes the id and replaces a live session holding
-   * it (closed 4007). With run keys, a different key should be refused instead: authentication is checked in the
-   * upgrade, before any hello.
+   * it (closed 4007) when both authenticated with the same credential (or neither did: without authentication there
+   * is no key, so the same-key rule applies). A live session under another credential keeps its id untouched and
+   * the newcomer is refused (4409). A lost session's id may be taken by any authenticated worker.
    * @throws OrchestratorError E_WORKER_QUARANTINED when the id was quarantined during this run
+   * @throws OrchestratorError E_WORKER_ID_CONFLICT when a live session holds the id under another credential
    */
   private rejoin(session: WorkerSession, workerId: WorkerId): void {
     if (this.quarantine.isQuarantined(workerId)) {
@@ -193,6 +195,9 @@ export class WorkerRegistry {
     }
     if (workerId === session.id) return;
     const previous = this.sessions.get(workerId);
+    if (previous && previous !== session && previous.state !== WorkerState.LOST && previous.authIdentity !== session.authIdentity) {
+      throw new OrchestratorError(ErrorCode.WORKER_ID_CONFLICT, `worker id ${workerId} is held by a live connection that authenticated with another key; refusing this one`);
+    }
     this.sessions.delete(session.id);
     session.adoptId(workerId);
     this.sessions.set(workerId, session);
@@ -204,6 +209,13 @@ export class WorkerRegistry {
   private emit(event: RegistryEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+/** The close code for a handshake refused with error `code`. */
+function closeCodeForRefusal(code: string): number {
+  if (code === ErrorCode.WORKER_QUARANTINED) return CloseCode.QUARANTINED;
+  if (code === ErrorCode.WORKER_ID_CONFLICT) return CloseCode.ID_CONFLICT;
+  return CLOSE_POLICY;
 }
 
 /** WebSocket close reasons are limited to 123 bytes. */

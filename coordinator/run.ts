@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../shared/config.js';
-import { resolveOutputDir, toCodecPolicy, toLoraSpec } from '../shared/config.js';
+import { resolveOutputDir, toCodecPolicy, toPeftSpec } from '../shared/config.js';
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
 import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '../shared/data/index.js';
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
@@ -22,10 +22,12 @@ import { MetricsLog, type MetricsRecord } from './metrics.js';
 import { WorkerRegistry } from './registry.js';
 import { BlobServer } from './blob-server.js';
 import { TrainableState, type TrainableStateSnapshot } from './trainable-state.js';
+import { usesWorkerOptimizer, workerAdamWSettings } from './sparse-optimizer.js';
 import { checkResumable, findResumePoint, isRoundSave, isStepSave, manifestLines, saveCheckpoint } from './checkpoint.js';
 import type { CheckpointStateInput } from './checkpoint-state.js';
 import { startWsServer, type WsServer } from './transport-ws.js';
 import { createAuthenticator } from './auth.js';
+import { createCoordinatorMetrics } from './prometheus.js';
 import { authSettingsOf, tlsFilesOf } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
 import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
@@ -136,6 +138,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   // Workers that lack the model file fetch it from here (worker/blob-fetch.ts).
   const blobs = new BlobServer();
   await blobs.serveBlob(loaded.sha256, loaded.path);
+  const workerAdamW = workerAdamWSettings(config, manifest, totalSteps);
   const registry = new WorkerRegistry({
     blobs,
     runId,
@@ -157,6 +160,8 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       topk_scope: config.topk_scope,
       topk_selection: config.topk_selection,
       adam_beta2: config.adam_beta2,
+      // sparse_optimizer: worker: the workers step AdamW themselves (coordinator/sparse-optimizer.ts).
+      ...(workerAdamW ? { worker_adamw: workerAdamW } : {}),
       // Workers chunk their sends at the run's size (worker/worker-runtime.ts), under this side's maxPayload.
       chunk_size_bytes: config.chunk_size_bytes,
       // Workers stretch their own ping watchdog to fit this side's timers (worker/transport-ws.ts).
@@ -178,6 +183,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     } else log(`refused a worker from ${event.peer}: ${event.code} ${event.message}`);
   });
 
+  const prometheus = createCoordinatorMetrics();
   const server: WsServer = await startWsServer({
     host: config.host,
     port: config.port,
@@ -192,7 +198,11 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       },
     }),
     tls: security.tls,
-    onConnection: (connection) => void registry.admit(connection),
+    onHttpRequest: prometheus.handleHttpRequest,
+    onConnection: (connection) => {
+      prometheus.watchConnection(connection);
+      void registry.admit(connection);
+    },
   });
   try {
     log(`coordinator listening on ${server.url}; waiting for ${config.workers} worker(s)`);
@@ -208,7 +218,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
           metrics,
           outputDir,
           log,
-          saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels }),
+          saveAdapter: (dir, params) => writePeftAdapter(dir, params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels, modelConfig: prepared.loaded.config }),
           checkpoints: {
             resumeFrom: resumePoint?.state.progress.mode === 'federated' ? { round: resumePoint.state.progress.round, trainer: resumePoint.state.trainer } : undefined,
             isSaveRound: (round) => isRoundSave(config, round, config.num_rounds),
@@ -318,7 +328,7 @@ async function finishRun(
   stepLosses: number[],
 ): Promise<RunResult> {
   const { outputDir, config, prepared, registry, metrics, log } = ctx;
-  await writePeftAdapter(join(outputDir, 'adapter'), params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels });
+  await writePeftAdapter(join(outputDir, 'adapter'), params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels, modelConfig: prepared.loaded.config });
   const stepKey = config.mode === 'federated' ? 'round' : 'step';
   const results = { ...evalFields(finalEval), [stepKey]: steps, eval_samples: finalEval.numSamples };
   await writeJson(join(outputDir, 'eval_results.json'), results);
@@ -350,6 +360,7 @@ export function createTrainableState(config: RunConfig, prepared: Pick<PreparedR
     },
     config.max_grad_norm,
     secondMomentFreezeStep(config, prepared.manifest),
+    usesWorkerOptimizer(config, prepared.manifest) ? 'updates' : 'adamw',
   );
 }
 
@@ -368,9 +379,9 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     task: config.task,
     numLabels: Math.max(2, data.labels.length),
     pooling: config.pooling,
-    peft: toLoraSpec(config.peft),
+    peft: toPeftSpec(config.peft),
   };
-  validateModelSpec(modelSpec);
+  validateModelSpec(modelSpec, loaded.config);
   return {
     loaded,
     modelSpec,
@@ -379,13 +390,13 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     eval: data.eval,
     rawTrain: data.rawTrain,
     trainSha256: data.trainSha256,
-    manifest: trainableManifest(loaded.config, modelSpec),
-    initial: initTrainableValues(loaded.config, modelSpec, config.seed),
+    manifest: trainableManifest(loaded.config, modelSpec, loaded.weights),
+    initial: initTrainableValues(loaded.config, modelSpec, config.seed, loaded.weights),
   };
 }
 
 async function saveAdapter(dir: string, state: TrainableState, prepared: PreparedRun, config: RunConfig): Promise<void> {
-  await writePeftAdapter(dir, state.paramsFloat32(), state.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels });
+  await writePeftAdapter(dir, state.paramsFloat32(), state.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels, modelConfig: prepared.loaded.config });
 }
 
 function evalFields(stats: BatchStats): { eval_loss: number; eval_accuracy: number } {

@@ -49,6 +49,12 @@ export class TrainableState {
      * sparse gradients with error feedback. @default Infinity (never)
      */
     private readonly freezeSecondMomentAtStep = Number.POSITIVE_INFINITY,
+    /**
+     * `adamw`: results are gradient sums and this state steps AdamW on their mean. `updates` (`sparse_optimizer:
+     * worker`): results are the workers' own AdamW updates, already multiplied by their loss-bearing item counts
+     * ({@link sumWeightedUpdates}), and their weighted mean is added as it is. @default 'adamw'
+     */
+    readonly updateRule: 'adamw' | 'updates' = 'adamw',
   ) {
     this.manifest = manifest;
     this.params = new Map(manifest.map((spec) => [spec.name, Float64Array.from(initial.get(spec.name)!)]));
@@ -94,18 +100,41 @@ export class TrainableState {
 
   /**
    * Applies one optimizer step from a global gradient sum: mean over the loss-bearing items of the whole
-   * global batch (so N workers with batch b equal one process with batch N·b), clip, AdamW.
+   * global batch (so N workers with batch b equal one process with batch N·b), clip, AdamW. With `updateRule`
+   * `updates` the sum is of item-weighted worker updates instead: their weighted mean is added linearly.
    */
   applyGradients(summed: SummedGradients): StepReport {
     const { gradSum, stats } = summed;
     if (stats.numLossItems <= 0) throw new Error('applyGradients: the global batch has no loss-bearing items');
     const step = this.optimizerState.step;
     scaleInPlace(gradSum, 1 / stats.numLossItems);
+    if (this.updateRule === 'updates') return this.applyUpdates(summed, step);
     const frozen = step >= this.freezeSecondMomentAtStep;
     const gradNorm = clipGlobalNorm(gradSum, this.maxGradNorm);
     const learningRate = learningRateAt(step, this.schedule);
     adamWStep(this.params, gradSum, this.optimizerState, this.optimizer, learningRate, frozen);
     this.version += 1;
     return { step, learningRate, gradNorm, loss: stats.lossSum / stats.numLossItems };
+  }
+
+  /**
+   * θ ← θ + the weighted mean update (already scaled), linearly, so that error feedback's delayed mass moves each
+   * weight as much as it would have on time. The moments live on the workers: the step counter advances, the
+   * coordinator's stay zero. Its report's `gradNorm` is the L2 norm of the applied update (no gradient is seen here)
+   * and `learningRate` the schedule's rate for the step.
+   */
+  private applyUpdates(summed: SummedGradients, step: number): StepReport {
+    let sumOfSquares = 0;
+    for (const [name, p] of this.params) {
+      const u = summed.gradSum.get(name)!;
+      for (let i = 0; i < p.length; i++) {
+        p[i] += u[i];
+        sumOfSquares += u[i] * u[i];
+      }
+    }
+    this.optimizerState.step += 1;
+    this.version += 1;
+    const { stats } = summed;
+    return { step, learningRate: learningRateAt(step, this.schedule), gradNorm: Math.sqrt(sumOfSquares), loss: stats.lossSum / stats.numLossItems };
   }
 }

@@ -59,6 +59,8 @@ export type ServerConnection = Transport &
   BusyAwareLiveness & {
     /** `address:port` of the worker's socket. */
     readonly remoteAddress: string;
+    /** The credential it authenticated with (`AuthVerdict.identity`); absent without authentication. */
+    readonly authIdentity?: string;
   };
 
 /** Options of {@link startWsServer}. */
@@ -89,6 +91,8 @@ export interface WsServerOptions {
   readonly authenticator?: Authenticator;
   /** Certificate and key: listen with TLS (`wss://`). @default plain `ws://` */
   readonly tls?: TlsFiles;
+  /** Plain HTTP requests (not upgrades), e.g. `/metrics`: return true when answered; the rest get 426. @default none */
+  readonly onHttpRequest?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Called once per accepted connection, synchronously in the upgrade; a throw closes that connection (1011). */
   readonly onConnection: (conn: ServerConnection) => void;
 }
@@ -197,7 +201,13 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
   const transports = new Map<WebSocket, SocketTransport>();
 
-  const onPlainRequest = (_req: IncomingMessage, res: ServerResponse): void => {
+  const onPlainRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      if (options.onHttpRequest?.(req, res)) return;
+    } catch {
+      // A failing route must not take the server down; the client gets the default answer below.
+      if (res.headersSent) return void res.destroy();
+    }
     res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'close' });
     res.end(`swarmtune coordinator: connect with a WebSocket client and sub-protocol ${SUBPROTOCOL}\n`);
   };
@@ -210,7 +220,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  const accept = (ws: WebSocket, req: IncomingMessage): void => {
+  const accept = (ws: WebSocket, req: IncomingMessage, authIdentity: string | undefined): void => {
     const remoteAddress = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
     const transport = attachWebSocket(ws, {
       peer: remoteAddress,
@@ -229,7 +239,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       transports.delete(ws);
     });
     try {
-      options.onConnection(Object.assign(transport, { remoteAddress, setBusyCheck: heartbeat.setBusyCheck }));
+      options.onConnection(Object.assign(transport, { remoteAddress, setBusyCheck: heartbeat.setBusyCheck }, authIdentity === undefined ? {} : { authIdentity }));
     } catch (err) {
       transport.close(CloseCode.INTERNAL, `coordinator failed to accept the connection: ${(err as Error).message}`);
     }
@@ -260,7 +270,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
         }
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req));
+      wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, verdict?.ok ? verdict.identity : undefined));
     } catch (err) {
       refuseUpgrade(socket, 500, 'Internal Server Error', ErrorCode.INTERNAL, `coordinator failed the upgrade: ${(err as Error).message}`);
     }

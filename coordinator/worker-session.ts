@@ -46,9 +46,14 @@ export class WorkerSession {
 
   private currentId: WorkerId;
 
+  /**
+   * @param authIdentity the credential the connection authenticated with (see `AuthVerdict.identity` in ./auth.ts);
+   *   undefined without authentication. A rejoin under a live session's id must come with the same one (S14).
+   */
   constructor(
     id: WorkerId,
     readonly transport: Transport,
+    readonly authIdentity?: string,
   ) {
     this.currentId = id;
     transport.onMessage((msg) => this.dispatch(msg));

@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     batch_size: BATCH_SIZE,
     seq_len: SEQ_LEN,
     model: { layers: CONFIG.nLayers, dim: CONFIG.dim, heads: CONFIG.nHeads, kv_heads: CONFIG.nKvHeads, hidden: CONFIG.hiddenDim, vocab: CONFIG.vocabSize },
-    lora: { r: 8, alpha: 16, dropout: spec.peft.loraDropout, targets: spec.peft.targetModules },
+    lora: spec.peft.method === 'lora' ? { r: 8, alpha: 16, dropout: spec.peft.loraDropout, targets: spec.peft.targetModules } : null,
     loss_per_sample: round(fast.lossPerSample),
     num_tensors_growth: fast.numTensorsGrowth,
   };

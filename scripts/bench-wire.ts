@@ -9,7 +9,11 @@
  * - `memcpy`: the payload copied there and back in memory (two copies into reused buffers).
  *
  * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` after `--warmup` round trips (the same
- * for ws and TCP); `ws_vs_tcp` per size; `cpu_ms_per_round_trip`: CPU time (user + system) of both processes
+ * for ws and TCP: 3 by default, since JIT and first touch of reused buffers make the first round trips slow,
+ * while a training run is thousands of steady-state ones). ws and TCP round trips alternate, the order flipping
+ * every run, so that both see the same load from the rest of the machine. `ws_vs_tcp` per size is the ratio of
+ * the medians; `ws_vs_tcp_paired` the median of the per-run ratios (TCP ms / ws ms of the same run);
+ * `cpu_ms_per_round_trip`: CPU time (user + system) of both processes
  * per timed round trip, for ws and for TCP: the cost of each path, less sensitive than wall time to other load
  * on the machine (the echo process's share is read from /proc: null where there is none);
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
@@ -18,7 +22,7 @@
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
- * Flags: --runs N (default 5; 3 for 100 MB), --warmup N (default 1), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
+ * Flags: --runs N (default 5; 3 for 100 MB), --warmup N (default 3), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
  * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too).
  */
@@ -52,7 +56,7 @@ function runBenchScript(script: string, args: readonly string[]): Promise<unknow
 const { values: flags } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '1,10,100' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
     echo: { type: 'string' },
@@ -213,11 +217,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < n; i++) values[i] = (i % 1000) * 0.001;
     const nRuns = mb >= 100 ? Math.min(runs, 3) : runs;
 
-    const wsTimes: number[] = [];
     let zeroCopy = true;
-    let cpuStart = 0;
-    for (let r = 0; r < warmup + nRuns; r++) {
-      if (r === warmup) cpuStart = cpuMs(child?.pid);
+    const wsRoundTrip = async (r: number): Promise<number> => {
       const t0 = performance.now();
       const reply = new Promise<Message>((resolve) => (pendingWs = resolve));
       const msg = makeMessage('grad_request', { step: r, params: [float32Blob('t', [n], values)], paramsVersion: r, batch: tinyBatch(), dropoutSeed: 0 });
@@ -229,23 +230,41 @@ async function main(): Promise<void> {
       const dt = performance.now() - t0;
       if (out.length !== n || out[n - 1] !== values[n - 1] || out[n >> 1] !== values[n >> 1]) throw new Error('ws echo corrupted the tensor');
       if (reuse) (conn as unknown as SocketTransport).release(back);
-      if (r >= warmup) wsTimes.push(dt);
-    }
-    const wsCpuMs = (cpuMs(child?.pid) - cpuStart) / nRuns;
-
-    const tcpTimes: number[] = [];
+      return dt;
+    };
     const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-    for (let r = 0; r < warmup + nRuns; r++) {
-      if (r === warmup) cpuStart = cpuMs(child?.pid);
+    const tcpRoundTrip = async (): Promise<number> => {
       const t0 = performance.now();
       const reply = new Promise<Uint8Array>((resolve) => (pendingTcp = resolve));
       writeFrame(tcpSocket, payload);
       const back = await reply;
       const dt = performance.now() - t0;
       if (back.byteLength !== bytes) throw new Error('tcp echo lost bytes');
-      if (r >= warmup) tcpTimes.push(dt);
+      return dt;
+    };
+
+    // ws and TCP round trips alternate (the order flips every run), so that both see the same load from the
+    // rest of the machine: a paired comparison. CPU is read around each round trip and summed per path.
+    const wsTimes: number[] = [];
+    const tcpTimes: number[] = [];
+    let wsCpuTotal = 0;
+    let tcpCpuTotal = 0;
+    const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number }> => {
+      const c0 = cpuMs(child?.pid);
+      const value = await f();
+      return { value, cpu: cpuMs(child?.pid) - c0 };
+    };
+    for (let r = 0; r < warmup + nRuns; r++) {
+      const order = r % 2 === 0 ? (['ws', 'tcp'] as const) : (['tcp', 'ws'] as const);
+      for (const path of order) {
+        const { value: dt, cpu } = await timed(() => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip()));
+        if (r < warmup) continue;
+        if (path === 'ws') (wsTimes.push(dt), (wsCpuTotal += cpu));
+        else (tcpTimes.push(dt), (tcpCpuTotal += cpu));
+      }
     }
-    const tcpCpuMs = (cpuMs(child?.pid) - cpuStart) / nRuns;
+    const wsCpuMs = wsCpuTotal / nRuns;
+    const tcpCpuMs = tcpCpuTotal / nRuns;
 
     const memTimes: number[] = [];
     const a = new Uint8Array(bytes);
@@ -274,6 +293,7 @@ async function main(): Promise<void> {
       tcp_mb_per_s: mbps(median(tcpTimes)),
       memcpy_mb_per_s: mbps(median(memTimes)),
       ws_vs_tcp: Math.round((median(tcpTimes) / median(wsTimes)) * 1000) / 1000,
+      ws_vs_tcp_paired: Math.round(median(wsTimes.map((t, i) => tcpTimes[i] / t)) * 1000) / 1000,
       ws_ms: wsTimes.map((t) => Math.round(t * 10) / 10),
       tcp_ms: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,

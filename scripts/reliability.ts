@@ -3,7 +3,8 @@
  * scenario (a test title starting `S<n>: `) through vitest's JSON reporter, then prints one row per scenario S1–S20:
  * id, pass / FAIL / not covered, and the figure its tests measured (tests record figures with
  * `recordFigure` from test/helpers/reliability-figures.ts). A scenario passes when it has at least one test and all
- * of them pass; "not covered" counts as failed. Last line: `N passed, M failed`; exit 1 when M > 0.
+ * of them pass, and every file naming it ran (a file that failed to load, or gave no result, fails its scenarios);
+ * "not covered" counts as failed. Last line: `N passed, M failed`; exit 1 when M > 0.
  *
  * `-- --scenarios S11,S14` limits the run to those scenarios' files (the others are listed as "not run" and
  * counted in neither total).
@@ -68,7 +69,8 @@ interface AssertionResult {
 
 const scenariosFlag = process.argv.indexOf('--scenarios');
 const only = scenariosFlag >= 0 ? new Set(process.argv[scenariosFlag + 1].split(',').map((s) => s.trim().toUpperCase())) : undefined;
-const files = [...scenarioFiles()].filter(([, ids]) => !only || [...ids].some((id) => only.has(id))).map(([file]) => file);
+const scenarioFileIds = scenarioFiles();
+const files = [...scenarioFileIds].filter(([, ids]) => !only || [...ids].some((id) => only.has(id))).map(([file]) => file);
 
 const work = mkdtempSync(join(tmpdir(), 'swarmtune-reliability-'));
 const jsonPath = join(work, 'vitest.json');
@@ -83,13 +85,26 @@ const run = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vitest', 'v
 console.error(`vitest exited ${run.status ?? run.signal} after ${((performance.now() - started) / 1000).toFixed(0)} s`);
 
 const byScenario = new Map<string, AssertionResult[]>();
+const reported = new Set<string>();
 if (existsSync(jsonPath)) {
-  const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as { testResults: { assertionResults: AssertionResult[] }[] };
+  const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as { testResults: { name: string; status?: string; message?: string; assertionResults: AssertionResult[] }[] };
   for (const file of report.testResults) {
+    const path = relative(ROOT, file.name);
+    reported.add(path);
     for (const test of file.assertionResults) {
       for (const [, id] of test.title.matchAll(TITLE_ID)) byScenario.set(id, [...(byScenario.get(id) ?? []), test]);
     }
+    // A file that failed outside its tests (it did not load, a hook threw) fails every scenario it names: other files
+    // passing the same scenario must not hide it.
+    if (file.status === 'failed' && file.message) {
+      for (const id of scenarioFileIds.get(path) ?? []) byScenario.set(id, [...(byScenario.get(id) ?? []), { title: `${path}: ${file.message.split('\n')[0]}`, status: 'failed' }]);
+    }
   }
+}
+// A scenario file with no result at all (vitest crashed or was killed) fails its scenarios too.
+for (const file of files) {
+  if (reported.has(file)) continue;
+  for (const id of scenarioFileIds.get(file) ?? []) byScenario.set(id, [...(byScenario.get(id) ?? []), { title: `${file}: no result from vitest`, status: 'failed' }]);
 }
 const figures = new Map<string, string[]>();
 if (existsSync(figuresPath)) {

@@ -37,11 +37,17 @@ const VARIANTS: readonly Variant[] = [
 // Alternatives measured while choosing the topk defaults (README, "The wire"); run them with --codecs NAME,NAME.
 const TOPK = { params_codec: 'fp32', grads_codec: 'topk:0.01' } as const;
 const EXPERIMENTS: readonly Variant[] = [
-  { name: 'topk_1pct_ef_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global' } },
-  { name: 'topk_1pct_no_ef_global', ...TOPK, error_feedback: false, extra: { topk_scope: 'global' } },
-  { name: 'topk_1pct_ef_frozen_w6', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6 } },
-  { name: 'topk_1pct_ef_frozen_w6_global', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_scope: 'global' } },
-  { name: 'topk_1pct_ef_frozen_w6_precond', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_selection: 'preconditioned' } },
+  { name: 'topk_1pct_ef_coordinator', ...TOPK, error_feedback: true, extra: { sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_no_ef_coordinator', ...TOPK, error_feedback: false, extra: { sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_worker_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global' } },
+  { name: 'topk_1pct_ef_no_lookahead', ...TOPK, error_feedback: true, extra: { sparse_lookahead: false } },
+  { name: 'topk_1pct_ef_worker_global_no_lookahead', ...TOPK, error_feedback: true, extra: { topk_scope: 'global', sparse_lookahead: false } },
+  { name: 'topk_1pct_ef_lookahead_flush', ...TOPK, error_feedback: true, extra: { sparse_lookahead: true, sparse_final_flush: true } },
+  { name: 'topk_1pct_ef_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_no_ef_global', ...TOPK, error_feedback: false, extra: { topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6_global', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6_precond', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_selection: 'preconditioned', sparse_optimizer: 'coordinator' } },
 ];
 
 /** Per-codec figures: mean bytes per step each way, final eval loss and accuracy, and eval loss minus fp32's. */

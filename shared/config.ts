@@ -37,10 +37,12 @@ export {
 export { resolveConfig, type ConfigSources } from './config/resolve.js';
 export { ALL_LINEAR, normaliseTargetModules, normaliseTargetName } from './config/target-modules.js';
 
-/** The model-side LoRA spec (camelCase, shared/model/types.ts) of a compiled `peft` section. */
+export { checkPeftMethodKeys, PEFT_METHOD_KEYS, toPeftSpec } from './config/peft-method.js';
+
+/** The model-side LoRA spec (camelCase, shared/model/types.ts) of a compiled `peft` section's LoRA keys (whatever its method; see `toPeftSpec`). */
 export function toLoraSpec(peft: PeftConfig): LoraSpec {
   return {
-    method: peft.method,
+    method: 'lora',
     r: peft.r,
     loraAlpha: peft.lora_alpha,
     loraDropout: peft.lora_dropout,

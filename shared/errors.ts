@@ -71,6 +71,8 @@ export const ErrorCode = {
   AGGREGATION_ZERO_WEIGHT: 'E_AGGREGATION_ZERO_WEIGHT',
   /** A worker whose results were rejected at the gate too often: closed, and refused if it rejoins under its id. */
   WORKER_QUARANTINED: 'E_WORKER_QUARANTINED',
+  /** A connection claimed the id of a live worker but authenticated with another key (S14): refused, 4409. */
+  WORKER_ID_CONFLICT: 'E_WORKER_ID_CONFLICT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

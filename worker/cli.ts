@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_MODEL_PATH } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
 import { describeClose } from '../shared/transport.js';
-import { loadLlamaGguf } from '../shared/model/load-gguf.js';
+import { loadModel } from '../shared/model/load-model.js';
 import { TaskModel } from '../shared/model/task-model.js';
 import { generate } from '../shared/model/generate.js';
 import { loadPeftAdapter } from '../shared/formats/peft-adapter.js';
@@ -106,8 +106,8 @@ async function workerCommand(flags: WorkerFlags): Promise<number> {
 
 async function generateCommand(flags: { model: string; prompt: string; maxNewTokens: string; temperature: string; seed: string; adapter?: string; backend: BackendPreference }): Promise<number> {
   await selectBackend(flags.backend);
-  const loaded = await loadLlamaGguf(flags.model);
-  const adapter = flags.adapter ? await loadPeftAdapter(flags.adapter) : undefined;
+  const loaded = await loadModel(flags.model);
+  const adapter = flags.adapter ? await loadPeftAdapter(flags.adapter, loaded.config) : undefined;
   const model = TaskModel.create(loaded.config, loaded.weights, adapter?.spec ?? {
     task: 'causal-lm',
     numLabels: 2,
@@ -163,12 +163,12 @@ program
 program
   .command('generate')
   .description('print a continuation of a prompt (greedy by default), optionally with a trained LoRA adapter')
-  .option('--model <path>', 'base model (.gguf)', DEFAULT_MODEL_PATH)
+  .option('--model <path>', 'base model: a .gguf file or a Hugging Face directory', DEFAULT_MODEL_PATH)
   .option('--prompt <text>', 'text to continue (empty: start from BOS)', '')
   .option('--max-new-tokens <n>', 'tokens to generate', '64')
   .option('--temperature <t>', '0 = greedy; otherwise sample from softmax(logits / t)', '0')
   .option('--seed <n>', 'sampling seed', '0')
-  .option('--adapter <dir>', 'PEFT adapter directory written by `swarmtune run` (causal-lm)')
+  .option('--adapter <dir>', 'LoRA adapter directory written by `swarmtune run` or by Python PEFT (causal-lm)')
   .option(...backendOption)
   .action(async (flags) => process.exit(await generateCommand(flags)));
 

@@ -72,6 +72,11 @@ export class TopkGradientEncoder {
     return blobs;
   }
 
+  /** The error-feedback residual held for `name` (a copy), or undefined when none is. */
+  residual(name: string): Float32Array | undefined {
+    return this.errorFeedback.residual(name);
+  }
+
   private dense(t: TopkTensor): TensorBlob {
     const blob = encodeTensor(t.name, t.shape, t.values, { codec: 'fp32' });
     if (this.options.selection === 'preconditioned') {

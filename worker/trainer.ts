@@ -8,6 +8,8 @@ import type { TaskModel } from '../shared/model/task-model.js';
 import type { TensorBlob } from '../shared/protocol/messages.js';
 import { HeldParams } from './held-params.js';
 import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOptions } from './topk-gradients.js';
+import { LocalAdamWUpdates } from './local-adamw-updates.js';
+import type { WorkerAdamWSettings } from '../shared/optimizers/index.js';
 
 /**
  * The compute side of a data-parallel rank: holds the task model, installs parameters when the coordinator
@@ -19,21 +21,34 @@ export class DataParallelRank {
 
   private readonly errorFeedback = new ErrorFeedback();
   private readonly topk: TopkGradientEncoder;
+  /** Set with `sparse_optimizer: worker`: results are this worker's AdamW updates, not gradients. */
+  private readonly localOptimizer?: LocalAdamWUpdates;
+  private readonly lookahead: boolean;
+  private readonly finalFlushStep?: number;
+  private heldParams?: NamedTensors;
+  /** `lookahead`: the model holds θ + residual, not the held θ. */
+  private isShifted = false;
 
   /**
    * @param gradsPolicy codec of each gradient tensor on the wire. @default fp32 for all
    * @param useErrorFeedback keep what a lossy codec dropped and add it to the next step's gradient. @default true
    * @param topkOptions how `topk` tensors are chosen (warm-up, scope, ranking); its `errorFeedback` is
    *   `useErrorFeedback`. @default per-tensor magnitude, no warm-up
+   * @param localOptimizer when given (`sparse_optimizer: worker`), every result is this worker's own AdamW update
+   *   θ_new − θ (worker/local-adamw-updates.ts), encoded and error-fed like a gradient. @default undefined (gradients)
    */
   constructor(
     private readonly model: TaskModel,
     private readonly gradsPolicy: CodecPolicy = FP32_POLICY,
     private readonly useErrorFeedback = true,
     topkOptions: Omit<TopkGradientOptions, 'errorFeedback'> = DEFAULT_TOPK_GRADIENT_OPTIONS,
+    localOptimizer?: WorkerAdamWSettings,
   ) {
     this.topk = new TopkGradientEncoder({ ...topkOptions, errorFeedback: useErrorFeedback });
     this.params = new HeldParams(model.manifest);
+    if (localOptimizer !== undefined) this.localOptimizer = new LocalAdamWUpdates(model.manifest, localOptimizer);
+    this.lookahead = localOptimizer?.lookahead === true && useErrorFeedback;
+    this.finalFlushStep = localOptimizer?.finalFlush === true ? localOptimizer.schedule.totalSteps - 1 : undefined;
   }
 
   /**
@@ -44,11 +59,13 @@ export class DataParallelRank {
   gradients(request: MessageOf<typeof MsgKind.GRAD_REQUEST>): MessageBody<typeof MsgKind.GRAD_RESULT> {
     const started = performance.now();
     this.installParams(request);
+    if (this.lookahead) this.shiftByResidual();
     const { stats, grads } = this.model.computeGradients(wireToBatch(request.batch), { dropoutSeed: request.dropoutSeed });
+    const values = this.localOptimizer ? this.localOptimizer.update(request.step, this.heldParams!, grads, stats.numLossItems) : grads;
     return {
       replyTo: request.id,
       step: request.step,
-      grads: this.encodeGradients(request.step, grads),
+      grads: this.encodeGradients(request.step, values),
       stats,
       computeMs: performance.now() - started,
     };
@@ -66,7 +83,9 @@ export class DataParallelRank {
   private encodeGradients(step: number, grads: NamedTensors): TensorBlob[] {
     const specs = this.model.manifest.map((t) => ({ ...t, codec: resolveCodec(this.gradsPolicy, t.name), values: grads.get(t.name)! }));
     const sparse = specs.filter((t) => t.codec.codec === 'topk');
-    const sparseBlobs = this.topk.encode(step, sparse.map((t) => ({ name: t.name, shape: t.shape, values: t.values, spec: t.codec })));
+    // The last step of a run with `finalFlush` sends everything (topk at density 1 sends each value, residual included).
+    const flush = this.finalFlushStep === step;
+    const sparseBlobs = this.topk.encode(step, sparse.map((t) => ({ name: t.name, shape: t.shape, values: t.values, spec: flush ? { codec: 'topk' as const, density: 1 } : t.codec })));
     const byName = new Map(sparse.map((t, i) => [t.name, sparseBlobs[i]]));
     return specs.map((t) => byName.get(t.name) ?? this.encodeGradient(t.name, t.shape, t.values));
   }
@@ -79,6 +98,19 @@ export class DataParallelRank {
   private installParams(request: MessageOf<typeof MsgKind.GRAD_REQUEST> | MessageOf<typeof MsgKind.EVAL_REQUEST>): void {
     // HeldParams validates every tensor before it changes anything: a bad frame leaves the parameters in place.
     const { params, changed } = this.params.apply(request);
-    if (changed) this.model.setTrainable(params);
+    this.heldParams = params;
+    if (changed || this.isShifted) this.model.setTrainable(params);
+    this.isShifted = false;
+  }
+
+  /** Installs θ + the residual of each topk tensor: where this worker's own AdamW would have taken the weights. */
+  private shiftByResidual(): void {
+    const shifted = new Map<string, Float32Array>();
+    for (const [name, p] of this.heldParams!) {
+      const r = this.topk.residual(name);
+      shifted.set(name, r === undefined ? p : Float32Array.from(p, (x, i) => x + r[i]));
+    }
+    this.model.setTrainable(shifted);
+    this.isShifted = true;
   }
 }

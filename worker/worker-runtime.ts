@@ -1,4 +1,5 @@
 import os from 'node:os';
+import type { WorkerAdamWSettings } from '../shared/optimizers/index.js';
 import type { Message, MessageOf, TensorBlob } from '../shared/protocol/messages.js';
 import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
@@ -118,7 +119,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
         scope: settings.topk_scope ?? 'tensor',
         selection: settings.topk_selection ?? 'magnitude',
         beta2: settings.adam_beta2 ?? 0.999,
-      });
+      }, settings.worker_adamw);
     }
     const loadMs = performance.now() - started;
     log(`worker ${welcome.workerId}: run ${welcome.runId}, model ${modelPath} loaded in ${loadMs.toFixed(0)} ms on ${backend.name}`);
@@ -167,6 +168,8 @@ interface WorkerSettings {
   readonly topk_scope?: 'tensor' | 'global';
   readonly topk_selection?: 'magnitude' | 'preconditioned';
   readonly adam_beta2?: number;
+  /** Set with `sparse_optimizer: worker`: this worker steps AdamW itself and sends updates (worker/local-adamw-updates.ts). */
+  readonly worker_adamw?: WorkerAdamWSettings;
   /** The run's `chunk_size_bytes`: this worker chunks its sends at that size (the coordinator's maxPayload follows it). */
   readonly chunk_size_bytes?: number;
   /** The coordinator's heartbeat timers (`heartbeat_interval_ms`, `heartbeat_timeout_ms`): this worker's ping watchdog fits them. */

@@ -111,7 +111,7 @@ export async function trainFederated(ctx: FederatedRunContext, plans: { train: S
     indices: client.indices,
     evalIndices: plans.eval?.clients[client.id]?.indices,
   }));
-  const strategy = createStrategy(strategyOptionsOf(config), { manifest: prepared.manifest, loraScale: loraScale(prepared.modelSpec.peft) });
+  const strategy = createStrategy(strategyOptionsOf(config), { manifest: prepared.manifest, loraScale: prepared.modelSpec.peft.method === 'lora' ? loraScale(prepared.modelSpec.peft) : 1 });
   const paramsPolicy = toCodecPolicy(config.params_codec, config.params_codec_overrides);
   const clientIndex = new Map(clients.map((c, i) => [c.id, i]));
   const trainer = new FederatedTrainer(registry, strategy, {

@@ -9,6 +9,7 @@ import { DEFAULTS, type PeftConfig, type RunConfig } from './run-config.js';
 import { CONFIG_INPUT_SCHEMA, KNOWN_KEYS, expectedAt } from './schema.js';
 import { suggestKey } from './suggest.js';
 import { normaliseTargetModules } from './target-modules.js';
+import { checkPeftMethodConflicts, checkPeftMethodKeys } from './peft-method.js';
 import { parseCodecSpec } from '../codecs/spec.js';
 
 /** Options of {@link compileConfig}. */
@@ -47,6 +48,8 @@ export function compileConfig(raw: unknown, options: CompileOptions = {}): RunCo
     target_modules: compileTargetModules(written.peft?.target_modules, options),
   };
   const config: RunConfig = { ...DEFAULTS, ...withoutUndefined(written), peft };
+  checkPeftMethodKeys(peft, (key) => originSuffix(key, options));
+  checkPeftMethodConflicts(config, (key) => originSuffix(key, options));
 
   for (const key of ['dataset', 'eval_dataset'] as const) {
     const spec = config[key];

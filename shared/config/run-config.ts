@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoraTarget, Pooling, Task } from '../model/types.js';
+import type { AdapterNonLinearity, LoraTarget, PeftMethod, Pooling, Task } from '../model/types.js';
 
 /** Absolute path of the repository root (the folder holding package.json), with no trailing separator. */
 export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]+$/, '');
@@ -34,6 +34,9 @@ export type TopkScope = (typeof TOPK_SCOPES)[number];
 export const TOPK_SELECTIONS = ['magnitude', 'preconditioned'] as const;
 /** One of {@link TOPK_SELECTIONS}. */
 export type TopkSelection = (typeof TOPK_SELECTIONS)[number];
+export const SPARSE_OPTIMIZERS = ['coordinator', 'worker'] as const;
+/** One of {@link SPARSE_OPTIMIZERS}. */
+export type SparseOptimizer = (typeof SPARSE_OPTIMIZERS)[number];
 export const ON_WORKER_LOSS = ['reassign', 'survivors'] as const;
 /** One of {@link ON_WORKER_LOSS}. */
 export type OnWorkerLoss = (typeof ON_WORKER_LOSS)[number];
@@ -90,10 +93,14 @@ export const LR_SCHEDULER_TYPES = ['linear', 'constant'] as const;
 /** One of {@link LR_SCHEDULER_TYPES}. */
 export type LrSchedulerName = (typeof LR_SCHEDULER_TYPES)[number];
 
-/** LoRA settings, PEFT `LoraConfig` names. */
+/** Fine-tuning method settings, PEFT names (`LoraConfig`, `PromptTuningConfig`); one flat mapping for every method. */
 export interface PeftConfig {
-  /** PEFT method; only `lora` today. @default 'lora' */
-  readonly method: 'lora';
+  /**
+   * Fine-tuning method: `lora`, `adapter` (Houlsby bottleneck adapters), `prompt` (prompt tuning), `feature`
+   * (frozen body, trained head and top `trainable_top_layers` blocks) or `full` (every weight). Keys of another
+   * method are refused. @default 'lora'
+   */
+  readonly method: PeftMethod;
   /** LoRA rank: inner width of A `[r, in]` and B `[out, r]`. Integer >= 1. @default 8 */
   readonly r: number;
   /** LoRA alpha; the update is scaled by `lora_alpha / r` (or `/ sqrt(r)` with rsLoRA). > 0. @default 16 */
@@ -109,6 +116,14 @@ export interface PeftConfig {
   readonly target_modules: readonly LoraTarget[];
   /** rsLoRA: scale by `lora_alpha / sqrt(r)` instead of `lora_alpha / r`. @default false */
   readonly use_rslora: boolean;
+  /** `adapter`: bottleneck width (AdapterHub: model width / `reduction_factor`). Integer >= 1. @default 16 */
+  readonly adapter_size: number;
+  /** `adapter`: the bottleneck's non-linearity (`silu` is AdapterHub's `swish`). @default 'relu' */
+  readonly adapter_non_linearity: AdapterNonLinearity;
+  /** `prompt`: trainable virtual tokens before every sequence (PEFT `num_virtual_tokens`). Integer >= 1. @default 8 */
+  readonly num_virtual_tokens: number;
+  /** `feature`: top blocks trained with the head (and the final norm when >= 1). Integer >= 0. @default 0 */
+  readonly trainable_top_layers: number;
 }
 
 /** A compiled, validated run configuration: every key present, normalised, and checked for conflicts. */
@@ -226,6 +241,25 @@ export interface RunConfig {
    * from the dense warm-up steps (`preconditioned`: what the frozen AdamW will scale most). @default 'magnitude'
    */
   readonly topk_selection: TopkSelection;
+  /**
+   * With a `topk` gradient codec, where AdamW runs: `coordinator` (workers send sparse gradients, the coordinator
+   * steps AdamW on their mean) or `worker` (each worker steps AdamW on its own dense gradient and sends its sparse,
+   * error-fed update; the coordinator adds the weighted mean of the updates, so error feedback telescopes exactly;
+   * the worker's moments are not checkpointed). No effect without a `topk` tensor. @default 'worker'
+   */
+  readonly sparse_optimizer: SparseOptimizer;
+  /**
+   * With `sparse_optimizer: worker` and error feedback: each worker computes its gradient at θ + its own residual
+   * (where its own dense AdamW would have taken the weights) instead of at θ, so a coordinate waiting for a slot is
+   * not pushed past its optimum. Measured on the stories260K LoRA run at 1%: eval loss 0.285 with, 0.356 without.
+   * @default true
+   */
+  readonly sparse_lookahead: boolean;
+  /**
+   * With `sparse_optimizer: worker` and error feedback: the run's last step sends each worker's update plus residual
+   * dense (fp32), so the final weights hold everything the workers computed (one dense step in the run). @default false
+   */
+  readonly sparse_final_flush: boolean;
   /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */
   readonly eval_on_start: boolean;
   /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
@@ -364,6 +398,10 @@ export const DEFAULTS: RunConfig = deepFreeze({
     lora_dropout: 0,
     target_modules: ['q', 'v'],
     use_rslora: false,
+    adapter_size: 16,
+    adapter_non_linearity: 'relu',
+    num_virtual_tokens: 8,
+    trainable_top_layers: 0,
   },
   learning_rate: 1e-2,
   per_device_train_batch_size: 8,
@@ -395,6 +433,9 @@ export const DEFAULTS: RunConfig = deepFreeze({
   sparse_warmup_steps: 0,
   topk_scope: 'tensor',
   topk_selection: 'magnitude',
+  sparse_optimizer: 'worker',
+  sparse_lookahead: true,
+  sparse_final_flush: false,
   workers: 2,
   port: 0,
   host: '127.0.0.1',

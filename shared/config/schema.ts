@@ -12,11 +12,13 @@ import {
   ON_WORKER_LOSS,
   TOPK_SCOPES,
   TOPK_SELECTIONS,
+  SPARSE_OPTIMIZERS,
   PARTITIONS,
   TRAINING_MODES,
   SAVE_STRATEGIES,
   AUTH_MODES,
 } from './run-config.js';
+import { ADAPTER_NON_LINEARITIES, PEFT_METHODS } from '../model/types.js';
 
 /** A key's schema and the words that say what it expects (`an integer >= 1`). */
 export interface FieldSpec {
@@ -38,7 +40,7 @@ const cap = (): FieldSpec =>
 
 /** The keys of the `peft` mapping. */
 export const PEFT_FIELDS: Readonly<Record<string, FieldSpec>> = {
-  method: field(z.literal('lora'), '"lora"'),
+  method: field(z.enum(PEFT_METHODS), oneOf(PEFT_METHODS)),
   r: positiveInt(),
   lora_alpha: field(z.number().positive(), 'a number > 0'),
   lora_dropout: unitInterval(),
@@ -47,6 +49,10 @@ export const PEFT_FIELDS: Readonly<Record<string, FieldSpec>> = {
     'a non-empty list of module names (q, k, v, o, gate, up, down, or q_proj, ..., or all-linear)',
   ),
   use_rslora: field(z.boolean(), 'true or false'),
+  adapter_size: positiveInt(),
+  adapter_non_linearity: field(z.enum(ADAPTER_NON_LINEARITIES), oneOf(ADAPTER_NON_LINEARITIES)),
+  num_virtual_tokens: positiveInt(),
+  trainable_top_layers: field(z.number().int().min(0), 'an integer >= 0'),
 };
 
 /** The top-level keys; `peft` is described by {@link PEFT_FIELDS}. */
@@ -99,6 +105,9 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   sparse_warmup_steps: field(z.number().int().min(0), 'an integer >= 0'),
   topk_scope: field(z.enum(TOPK_SCOPES), oneOf(TOPK_SCOPES)),
   topk_selection: field(z.enum(TOPK_SELECTIONS), oneOf(TOPK_SELECTIONS)),
+  sparse_optimizer: field(z.enum(SPARSE_OPTIMIZERS), oneOf(SPARSE_OPTIMIZERS)),
+  sparse_lookahead: field(z.boolean(), 'true or false'),
+  sparse_final_flush: field(z.boolean(), 'true or false'),
   workers: positiveInt(),
   port: field(z.number().int().min(0).max(65_535), 'an integer port in [0, 65535] (0 = any free port)'),
   host: nonEmptyString('a host name or IP address'),

@@ -82,6 +82,33 @@ export class FrozenBase {
   }
 
   /**
+   * Whether the base holds the optional `output.weight` (`has('output.weight')`; without it the output projection
+   * is tied to the embedding). Any other name answers false: only that tensor is optional.
+   */
+  has(name: string): boolean {
+    return name === 'output.weight' ? this.outputValues !== undefined : false;
+  }
+
+  /**
+   * The current base values by GGUF name, read back from the device (for initial values of methods that start
+   * from base weights: prompt, feature, full). Costs one read of every tensor: call once per model.
+   */
+  readWeights(): BaseWeights {
+    const out: BaseWeights = new Map();
+    out.set('token_embd.weight', this.embedding.dataSync() as Float32Array);
+    this.layers.forEach((layer, i) => {
+      out.set(`blk.${i}.attn_norm.weight`, layer.attnNorm.dataSync() as Float32Array);
+      out.set(`blk.${i}.ffn_norm.weight`, layer.ffnNorm.dataSync() as Float32Array);
+      for (const [target, name] of Object.entries(GGUF_LINEAR_NAMES) as [LoraTarget, string][]) {
+        out.set(`blk.${i}.${name}.weight`, layer.linears[target].w.dataSync() as Float32Array);
+      }
+    });
+    out.set('output_norm.weight', this.outputNorm.dataSync() as Float32Array);
+    if (this.outputValues) out.set('output.weight', this.outputValues);
+    return out;
+  }
+
+  /**
    * The output projection `output.weight` `[vocabSize, dim]` (or the tied embedding), uploaded on first use:
    * classification never needs it, and its transposed copy is the largest tensor of a big-vocabulary model.
    */

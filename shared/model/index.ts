@@ -3,7 +3,8 @@
  */
 export { additiveAttentionMask, attention, MASKED_LOGIT } from './attention.js';
 export { validateBatch } from './batch-validation.js';
-export { decoderForward, embedTokens, type DecoderInputs, type LinearAdapter } from './decoder.js';
+export { decoderForward, embedTokens, type DecoderHooks, type DecoderInputs, type LinearAdapter } from './decoder.js';
+export { embeddingGradPath, embeddingLookup, ONE_HOT_LIMIT_ELEMENTS, type EmbeddingGradPath } from './embedding-lookup.js';
 export { FrozenBase, type FrozenLayer } from './frozen-base.js';
 export { argMax, generate, sampleFromLogits, type GenerateOptions, type GenerationTokenizer } from './generate.js';
 export { disposeFrozenMatrix, frozenLeftMatMul, frozenLinear, frozenMatrix, loraDelta, trainableLinear, type FrozenMatrix } from './linear-ops.js';
@@ -15,5 +16,5 @@ export { rmsNorm } from './rms-norm.js';
 export { applyRope, pairSwapMatrix, ropeTables, type RopeTables } from './rope.js';
 export { swiglu } from './swiglu.js';
 export { TaskModel, type GradientOptions, type TaskModelOptions } from './task-model.js';
-export { initTrainableValues, SCORE_INIT_STD, SCORE_WEIGHT, trainableManifest, validateModelSpec } from './trainable.js';
+export { initTrainableValues, SCORE_INIT_STD, SCORE_WEIGHT, trainableManifest, validateModelSpec, type BaseShape } from './trainable.js';
 export * from './types.js';

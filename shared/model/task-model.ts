@@ -1,19 +1,21 @@
 /**
- * A trainable task model: the frozen LLaMA base, a LoRA adapter, and a head (sequence classification or causal LM).
+ * A trainable task model: the frozen LLaMA base, a PEFT method (LoRA, bottleneck adapters, prompt tuning,
+ * feature-based or full fine-tuning: `spec.peft.method`), and a head (sequence classification or causal LM).
  * The only place that turns a {@link Batch} into a loss, gradients and statistics.
  *
  * Tensors stay inside: parameters come in and gradients go out as {@link NamedTensors} (plain float32 arrays) in
  * the order of {@link TaskModel.manifest}. The TF.js backend must be selected before `create` (worker/backend.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { canonicalTargets, dropoutMask, loraScale, loraTensorName, mixSeed, validateLoraSpec } from '../adapters/lora.js';
+import { canonicalTargets, dropoutMask, loraScale, loraTensorName, mixSeed } from '../adapters/lora.js';
+import { promptedBatch } from '../adapters/prompt-tuning.js';
 import { ConfigError, ErrorCode, ShapeError } from '../errors.js';
 import { SCORE_WEIGHT, initTrainableValues, trainableManifest, validateModelSpec } from './trainable.js';
 import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { sizeOf } from '../tensors.js';
 import { additiveAttentionMask } from './attention.js';
 import { validateBatch } from './batch-validation.js';
-import type { DecoderInputs, LinearAdapter } from './decoder.js';
+import type { DecoderHooks, DecoderInputs, LinearAdapter } from './decoder.js';
 import { decoderForward, embedTokens } from './decoder.js';
 import { FrozenBase } from './frozen-base.js';
 import type { FrozenMatrix } from './linear-ops.js';
@@ -23,6 +25,8 @@ import type { CrossEntropyTargets } from './losses.js';
 import { crossEntropyRows, crossEntropyTargets, IGNORE_INDEX, poolingMatrix } from './losses.js';
 import type { Formulation, ModelOps } from './ops.js';
 import { opsFor } from './ops.js';
+import type { EmbeddingConstants } from './peft-hooks.js';
+import { decoderHooksOf, inputEmbeddings, lmLogits } from './peft-hooks.js';
 import { ropeTables } from './rope.js';
 import type { BaseWeights, Batch, BatchStats, LlamaConfig, LoraTarget, ModelSpec } from './types.js';
 import { LORA_TARGETS } from './types.js';
@@ -45,6 +49,7 @@ export interface GradientOptions {
 /** Per-batch constants, made outside the differentiated function because gradient functions read some of them. */
 interface BatchConstants {
   readonly inputs: DecoderInputs;
+  readonly embedding: EmbeddingConstants;
   readonly targets: CrossEntropyTargets;
   readonly pooling: FrozenMatrix | undefined;
   readonly labels: Int32Array;
@@ -54,7 +59,7 @@ interface BatchConstants {
 export class TaskModel {
   readonly config: LlamaConfig;
   readonly spec: ModelSpec;
-  /** Trainable tensors in canonical order: LoRA (layers ascending; q, k, v, o, gate, up, down; A before B), then `score.weight`. */
+  /** Trainable tensors in canonical order: the method's tensors, then `score.weight` (see `trainableManifest`). */
   readonly manifest: TensorSpec[];
   private readonly base: FrozenBase;
   private readonly ownsBase: boolean;
@@ -70,8 +75,8 @@ export class TaskModel {
     this.config = base.config;
     this.spec = spec;
     this.ops = opsFor(options.formulation ?? 'fast');
-    this.targets = new Set(canonicalTargets(spec.peft));
-    this.manifest = trainableManifest(this.config, spec);
+    this.targets = new Set(spec.peft.method === 'lora' ? canonicalTargets(spec.peft) : []);
+    this.manifest = trainableManifest(this.config, spec, base);
     this.setTrainable(this.initTrainable(0));
   }
 
@@ -81,7 +86,7 @@ export class TaskModel {
    * @throws ShapeError E_TENSOR_NAME / E_TENSOR_SHAPE when `weights` do not match `config`.
    */
   static create(config: LlamaConfig, weights: BaseWeights, spec: ModelSpec, options: TaskModelOptions = {}): TaskModel {
-    validateModelSpec(spec);
+    validateModelSpec(spec, config);
     return new TaskModel(FrozenBase.fromWeights(config, weights), true, spec, options);
   }
 
@@ -91,13 +96,17 @@ export class TaskModel {
    * @throws ConfigError E_CONFIG_INVALID for an impossible spec.
    */
   static fromBase(base: FrozenBase, spec: ModelSpec, options: TaskModelOptions = {}): TaskModel {
-    validateModelSpec(spec);
+    validateModelSpec(spec, base.config);
     return new TaskModel(base, false, spec, options);
   }
 
-  /** Fresh trainable values, deterministic in `seed` (see {@link initTrainableValues}). */
+  /**
+   * Fresh trainable values, deterministic in `seed` (see {@link initTrainableValues}); methods that start from base
+   * weights (prompt, feature, full) read them back from the device.
+   */
   initTrainable(seed: number): NamedTensors {
-    return initTrainableValues(this.config, this.spec, seed);
+    const needsBase = this.spec.peft.method !== 'lora' && this.spec.peft.method !== 'adapter';
+    return initTrainableValues(this.config, this.spec, seed, needsBase ? this.base.readWeights() : undefined);
   }
 
   /**
@@ -141,7 +150,7 @@ export class TaskModel {
   /**
    * Loss statistics and the gradients of the SUM of the per-item losses (not the mean: the caller divides by the
    * global item count, so that results from several workers add up) with respect to every manifest tensor.
-   * Applies LoRA dropout when the spec asks for it.
+   * Applies LoRA dropout when a LoRA spec asks for it.
    * @throws ShapeError E_TENSOR_SHAPE / E_TENSOR_RANGE for a batch that does not fit the model.
    */
   computeGradients(batch: Batch, opts: GradientOptions = {}): { stats: BatchStats; grads: NamedTensors } {
@@ -154,7 +163,8 @@ export class TaskModel {
     try {
       const f = (...xs: tf.Tensor[]): tf.Scalar => {
         const byName = new Map(names.map((n, i) => [n, xs[i]]));
-        const out = this.lossRows(consts, byName, this.spec.peft.loraDropout > 0 ? seed : undefined);
+        const hasDropout = this.spec.peft.method === 'lora' && this.spec.peft.loraDropout > 0;
+        const out = this.lossRows(consts, byName, hasDropout ? seed : undefined);
         rowLoss = tf.keep(out.rowLoss);
         predicted = tf.keep(out.predicted);
         return tf.sum(out.rowLoss);
@@ -203,27 +213,27 @@ export class TaskModel {
   nextTokenLogits(ids: readonly number[]): Float32Array {
     const seqLen = ids.length;
     if (seqLen === 0) throw new ShapeError(ErrorCode.TENSOR_SHAPE, 'nextTokenLogits: the prefix is empty (start it with BOS)');
+    const isClassification = this.spec.task === 'classification';
     const batch: Batch = {
       batchSize: 1,
       seqLen,
       inputIds: Int32Array.from(ids),
       attentionMask: new Int32Array(seqLen).fill(1),
-      labels: new Int32Array(this.spec.task === 'classification' ? 1 : seqLen),
+      labels: isClassification ? new Int32Array(1) : new Int32Array(seqLen).fill(IGNORE_INDEX),
     };
-    validateBatch(batch, this.config, this.spec.task);
-    const inputs = this.decoderInputs(batch);
+    // A causal-lm prepare: the pooling and class targets of a classifier are not needed here.
+    const consts = this.prepare(batch, 'causal-lm');
     try {
       const logits = tf.tidy(() => {
-        const hidden = decoderForward(this.base, inputs, this.ops, this.adapter(this.trainable, undefined));
-        const last = tf.slice(hidden, [seqLen - 1, 0], [1, this.config.dim]);
-        return tf.matMul(last, this.base.outputMatrix().wt);
+        const hidden = this.hidden(consts, this.trainable, undefined);
+        const last = tf.slice(hidden, [hidden.shape[0] - 1, 0], [1, this.config.dim]);
+        return lmLogits(this.spec.peft, last, this.trainable, this.base, this.ops);
       });
       const values = logits.dataSync() as Float32Array;
       logits.dispose();
       return values;
     } finally {
-      inputs.embeddings.dispose();
-      inputs.mask.dispose();
+      disposeConstants(consts);
     }
   }
 
@@ -240,8 +250,10 @@ export class TaskModel {
   }
 
   private adapter(params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): LinearAdapter {
-    const scale = loraScale(this.spec.peft);
-    const p = this.spec.peft.loraDropout;
+    const peft = this.spec.peft;
+    if (peft.method !== 'lora') return () => undefined;
+    const scale = loraScale(peft);
+    const p = peft.loraDropout;
     return (layer, target, x) => {
       if (!this.targets.has(target)) return undefined;
       const a = params.get(loraTensorName(layer, target, 'A')) as tf.Tensor2D;
@@ -255,19 +267,28 @@ export class TaskModel {
     };
   }
 
+  /** Hidden states after the final norm `[n, dim]`, with the method's embeddings, hooks and (LoRA) adapter. */
+  private hidden(consts: BatchConstants, params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): tf.Tensor2D {
+    const peft = this.spec.peft;
+    const inputs: DecoderInputs = { ...consts.inputs, embeddings: inputEmbeddings(peft, consts.embedding, params, this.ops) };
+    const hooks: DecoderHooks = decoderHooksOf(peft, params, this.ops);
+    const adapter = peft.method === 'lora' ? this.adapter(params, dropoutSeed) : undefined;
+    return decoderForward(this.base, inputs, this.ops, adapter, hooks);
+  }
+
   /** Per-row losses and argmax predictions (rows: sequences for classification, tokens for causal-lm). */
   private lossRows(
     consts: BatchConstants,
     params: ReadonlyMap<string, tf.Tensor>,
     dropoutSeed: number | undefined,
   ): { rowLoss: tf.Tensor1D; predicted: tf.Tensor1D } {
-    const hidden = decoderForward(this.base, consts.inputs, this.ops, this.adapter(params, dropoutSeed));
+    const hidden = this.hidden(consts, params, dropoutSeed);
     let logits: tf.Tensor2D;
     if (this.spec.task === 'classification') {
       const pooled = this.ops.frozenLeftMatMul(consts.pooling as FrozenMatrix, hidden);
       logits = this.ops.trainableLinear(pooled, params.get(SCORE_WEIGHT) as tf.Tensor2D);
     } else {
-      logits = this.ops.frozenLinear(hidden, this.base.outputMatrix());
+      logits = lmLogits(this.spec.peft, hidden, params, this.base, this.ops);
     }
     return { rowLoss: crossEntropyRows(logits, consts.targets), predicted: tf.argMax(logits, 1) as tf.Tensor1D };
   }
@@ -289,16 +310,34 @@ export class TaskModel {
     return { lossSum, numSamples: batch.batchSize, numLossItems, numTokens, numCorrect };
   }
 
-  private prepare(batch: Batch): BatchConstants {
-    validateBatch(batch, this.config, this.spec.task);
-    const isClassification = this.spec.task === 'classification';
+  /**
+   * Validate `batch` and build its constants; prompt tuning first makes room for the virtual tokens.
+   * @param task the head to prepare for (the model's own by default).
+   */
+  private prepare(batch: Batch, task = this.spec.task): BatchConstants {
+    validateBatch(batch, this.config, task);
+    const isClassification = task === 'classification';
+    const peft = this.spec.peft;
+    const prompted = peft.method === 'prompt' ? promptedBatch(batch, peft.numVirtualTokens, !isClassification) : undefined;
+    const full = prompted?.batch ?? batch;
+    // The longer sequence must still fit the context.
+    if (prompted) validateBatch(full, this.config, task);
     const numClasses = isClassification ? this.spec.numLabels : this.config.vocabSize;
     // Everything that can throw runs before the first tensor is made.
-    const poolingValues = isClassification ? poolingMatrix(batch.attentionMask, batch.batchSize, batch.seqLen, this.spec.pooling) : undefined;
-    const targets = crossEntropyTargets(batch.labels, numClasses, 'batch labels');
-    const inputs = this.decoderInputs(batch);
-    const pooling = poolingValues ? frozenMatrix(poolingValues, batch.batchSize, batch.batchSize * batch.seqLen) : undefined;
-    return { inputs, targets, pooling, labels: batch.labels };
+    const poolMask = prompted?.realMask ?? full.attentionMask;
+    const poolingValues = isClassification ? poolingMatrix(poolMask, full.batchSize, full.seqLen, this.spec.pooling) : undefined;
+    const targets = crossEntropyTargets(full.labels, numClasses, 'batch labels');
+    const inputs = this.decoderInputs(full);
+    const pooling = poolingValues ? frozenMatrix(poolingValues, full.batchSize, full.batchSize * full.seqLen) : undefined;
+    let prompt: EmbeddingConstants['prompt'];
+    if (prompted && peft.method === 'prompt') {
+      const n = full.batchSize * full.seqLen;
+      const realRows = new Float32Array(n);
+      for (let b = 0; b < full.batchSize; b++) for (let t = peft.numVirtualTokens; t < full.seqLen; t++) realRows[b * full.seqLen + t] = 1;
+      prompt = { selection: frozenMatrix(prompted.promptSelection, n, peft.numVirtualTokens), realRows: tf.tensor2d(realRows, [n, 1]) };
+    }
+    const embedding: EmbeddingConstants = { inputIds: full.inputIds, frozenRows: inputs.embeddings, prompt };
+    return { inputs, embedding, targets, pooling, labels: full.labels };
   }
 
   private decoderInputs(batch: Batch): DecoderInputs {
@@ -331,4 +370,8 @@ function disposeConstants(consts: BatchConstants): void {
   consts.targets.oneHot.dispose();
   consts.targets.valid.dispose();
   if (consts.pooling) disposeFrozenMatrix(consts.pooling);
+  if (consts.embedding.prompt) {
+    disposeFrozenMatrix(consts.embedding.prompt.selection);
+    consts.embedding.prompt.realRows.dispose();
+  }
 }

@@ -38,6 +38,45 @@ export interface LoraSpec {
   readonly useRslora: boolean;
 }
 
+/** Non-linearities of a bottleneck adapter (AdapterHub `non_linearity` names; `silu` is AdapterHub's `swish`). */
+export const ADAPTER_NON_LINEARITIES = ['relu', 'silu', 'tanh'] as const;
+export type AdapterNonLinearity = (typeof ADAPTER_NON_LINEARITIES)[number];
+
+/**
+ * Houlsby bottleneck adapters (shared/adapters/bottleneck.ts): after the attention and after the MLP of each block,
+ * `y + U·act(D·y + b_D) + b_U` with `D` `[adapterSize, dim]`, `U` `[dim, adapterSize]` (U starts at zero).
+ */
+export interface BottleneckSpec {
+  readonly method: 'adapter';
+  /** Bottleneck width (AdapterHub: `dim / reduction_factor`). */
+  readonly adapterSize: number;
+  readonly nonLinearity: AdapterNonLinearity;
+}
+
+/** Prompt tuning (shared/adapters/prompt-tuning.ts): `numVirtualTokens` trainable embeddings before the input. */
+export interface PromptTuningSpec {
+  readonly method: 'prompt';
+  readonly numVirtualTokens: number;
+}
+
+/** Feature-based: the body frozen, the head trained, and the top `trainableTopLayers` blocks (plus the final norm). */
+export interface FeatureSpec {
+  readonly method: 'feature';
+  readonly trainableTopLayers: number;
+}
+
+/** Full fine-tuning: every base weight trainable (embedding included), and the head. */
+export interface FullSpec {
+  readonly method: 'full';
+}
+
+/** What a model trains, by PEFT method (`peft.method`). */
+export type PeftSpec = LoraSpec | BottleneckSpec | PromptTuningSpec | FeatureSpec | FullSpec;
+
+/** The values of `peft.method`. */
+export const PEFT_METHODS = ['lora', 'adapter', 'prompt', 'feature', 'full'] as const;
+export type PeftMethod = (typeof PEFT_METHODS)[number];
+
 export type Task = 'classification' | 'causal-lm';
 export type Pooling = 'mean' | 'last';
 
@@ -47,7 +86,7 @@ export interface ModelSpec {
   /** Number of classes for `classification`; ignored for `causal-lm`. */
   readonly numLabels: number;
   readonly pooling: Pooling;
-  readonly peft: LoraSpec;
+  readonly peft: PeftSpec;
 }
 
 /**

@@ -2,3 +2,4 @@ export { adamWStep, initAdamWState, type AdamWOptions, type AdamWState } from '.
 export { learningRateAt, resolveWarmupSteps, LrSchedulerType, type LrScheduleOptions } from './schedule.js';
 export { clipGlobalNorm } from './clip.js';
 export { DEFAULT_SGD_OPTIONS, initSgdState, sgdStep, validateSgdOptions, type SgdOptions, type SgdState } from './sgd.js';
+export type { WorkerAdamWSettings } from './worker-adamw-settings.js';

@@ -26,6 +26,18 @@ export class ChunkError extends OrchestratorError {
   }
 }
 
+/** One chunk being taken part by part ({@link ChunkReassembler.begin}); opaque to callers. */
+export interface ChunkInProgress {
+  readonly chunk: ChunkFrame;
+  readonly transfer: Transfer;
+  /** Data bytes the chunk declares. */
+  readonly dataBytes: number;
+  /** Where the next part lands in the transfer's buffer. */
+  at: number;
+  /** CRC-32 of the parts so far. */
+  crc: number;
+}
+
 interface Transfer {
   readonly buffer: Uint8Array;
   /** The whole allocation `buffer` views (larger when it came from the pool). */
@@ -73,10 +85,22 @@ export class ChunkReassembler {
    *   The transfer concerned is discarded in every case.
    */
   accept(chunk: ChunkFrame, parts?: readonly Uint8Array[]): Uint8Array | undefined {
-    const { transferId, index, count, totalBytes } = chunk;
     const data = parts ?? [chunk.data];
     let dataBytes = 0;
     for (const part of data) dataBytes += part.byteLength;
+    const progress = this.begin(chunk, dataBytes);
+    for (const part of data) this.add(progress, part);
+    return this.finish(progress);
+  }
+
+  /**
+   * Starts taking one chunk whose `dataBytes` data bytes will come in parts ({@link add}, then {@link finish}):
+   * the incremental form of {@link accept}, for data checked and copied while it is still in cache. Reserves
+   * the transfer's memory on its first chunk.
+   * @throws ChunkError as {@link accept} (limits, order, sizes); the transfer is discarded.
+   */
+  begin(chunk: ChunkFrame, dataBytes: number): ChunkInProgress {
+    const { transferId, index, count, totalBytes } = chunk;
     let transfer = this.transfers.get(transferId);
     if (!transfer) {
       if (index !== 0) throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index} of unknown transfer ${transferId} (expected chunk 0 first)`);
@@ -102,18 +126,40 @@ export class ChunkReassembler {
     if (transfer.filled + dataBytes > totalBytes || (index === count - 1 && transfer.filled + dataBytes !== totalBytes)) {
       throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index}/${count} of transfer ${transferId}: sizes do not add up to ${totalBytes} bytes`);
     }
+    return { chunk, transfer, dataBytes, at: transfer.filled, crc: 0 };
+  }
+
+  /**
+   * Checksums and copies the next part of a chunk started with {@link begin}.
+   * @throws ChunkError E_PROTOCOL_MALFORMED (1007) when the parts exceed the chunk's declared data bytes.
+   */
+  add(progress: ChunkInProgress, part: Uint8Array): void {
+    const { chunk, transfer } = progress;
+    if (progress.at + part.byteLength > transfer.filled + progress.dataBytes) {
+      throw this.fail(chunk.transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${chunk.index}/${chunk.count} of transfer ${chunk.transferId}: more data than its ${progress.dataBytes} declared bytes`);
+    }
     // Checksum and copy part by part while each part is still in cache; nothing is delivered before the check.
-    let actual = 0;
-    let at = transfer.filled;
-    for (const part of data) {
-      actual = crc32Of(part, actual);
-      transfer.buffer.set(part, at);
-      at += part.byteLength;
+    progress.crc = crc32Of(part, progress.crc);
+    transfer.buffer.set(part, progress.at);
+    progress.at += part.byteLength;
+  }
+
+  /**
+   * Ends a chunk started with {@link begin}: checks its size and CRC-32; returns the whole frame when it was
+   * the transfer's last chunk, else undefined.
+   * @throws ChunkError E_PROTOCOL_MALFORMED (1007) when fewer bytes came than declared, E_CHUNK_CHECKSUM (1007)
+   *   for a CRC mismatch; the transfer is discarded.
+   */
+  finish(progress: ChunkInProgress): Uint8Array | undefined {
+    const { chunk, transfer } = progress;
+    const { transferId, index, count } = chunk;
+    if (progress.at !== transfer.filled + progress.dataBytes) {
+      throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index}/${count} of transfer ${transferId}: ${progress.at - transfer.filled} data bytes of ${progress.dataBytes} declared`);
     }
-    if (actual !== chunk.crc32) {
-      throw this.fail(transferId, ErrorCode.CHUNK_CHECKSUM, 1007, `chunk ${index}/${count} of transfer ${transferId}: CRC-32 ${actual.toString(16)} does not match ${chunk.crc32.toString(16)}`);
+    if (progress.crc !== chunk.crc32) {
+      throw this.fail(transferId, ErrorCode.CHUNK_CHECKSUM, 1007, `chunk ${index}/${count} of transfer ${transferId}: CRC-32 ${progress.crc.toString(16)} does not match ${chunk.crc32.toString(16)}`);
     }
-    transfer.filled = at;
+    transfer.filled = progress.at;
     transfer.next++;
     if (transfer.next < count) return undefined;
     this.release(transferId);

@@ -204,6 +204,20 @@ function readExactChunkHeader(first: Uint8Array, view: DataView): ChunkFrame | u
 }
 
 /**
+ * Reads the first WebSocket fragment of a message as a chunk header laid out exactly as
+ * {@link encodeChunkHeader} writes it (the header alone, ending with the data's bin 32 header): the checked
+ * header (its `data` empty) and the data bytes it declares, or undefined for any other fragment.
+ */
+export function readChunkHeaderFragment(first: Uint8Array): { head: ChunkFrame; dataBytes: number } | undefined {
+  if (first.byteLength < 6 || first.byteLength > MAX_CHUNK_HEADER_BYTES) return undefined;
+  const lengthAt = first.byteLength - 4;
+  if (first[lengthAt - 1] !== 0xc6) return undefined;
+  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  const head = readExactChunkHeader(first, view);
+  return head ? { head, dataBytes: view.getUint32(lengthAt) } : undefined;
+}
+
+/**
  * Reads a chunk frame that arrived as WebSocket fragments without joining them: `fragments[0]` must hold the
  * whole header, ending with the data's bin 32 header, and the other fragments the data. Returns the checked
  * header (its `data` empty) and the data parts, or undefined when the fragments are not laid out that way (the

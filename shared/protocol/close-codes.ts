@@ -17,6 +17,7 @@
  * | 4005 | SEND_STALLED        | (local only) the peer stopped reading: a send waited past `sendStallTimeoutMs` or the queue cap | yes |
  * | 4006 | QUARANTINED         | the worker's results were rejected at the gate `quarantine_strikes` times; its id is refused for the run | no |
  * | 4007 | REPLACED            | a new connection hello'd under this session's worker id: the new one replaces it | no |
+ * | 4409 | ID_CONFLICT         | hello'd under a live worker's id with another authentication key (S14); the live one is untouched | no |
  *
  * Reserved for later issues: 4010 unauthorized (authentication in the upgrade).
  */
@@ -38,6 +39,7 @@ export const CloseCode = {
   SEND_STALLED: 4005,
   QUARANTINED: 4006,
   REPLACED: 4007,
+  ID_CONFLICT: 4409,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { decodeFrame } from '../codec.js';
-import { LORA_TARGETS } from '../model/types.js';
+import { ADAPTER_NON_LINEARITIES, LORA_TARGETS } from '../model/types.js';
 import type { Message, MessageOf, MsgKind } from './messages.js';
 import { MsgKind as Kinds, PROTOCOL_VERSION, TENSOR_CODECS, TENSOR_DTYPES, isMsgKind } from './messages.js';
 
@@ -73,14 +73,20 @@ const modelSpec = z.object({
   task: z.enum(['classification', 'causal-lm']),
   numLabels: count,
   pooling: z.enum(['mean', 'last']),
-  peft: z.object({
-    method: z.literal('lora'),
-    r: count,
-    loraAlpha: z.number(),
-    loraDropout: z.number().min(0).max(1),
-    targetModules: z.array(z.enum(LORA_TARGETS)),
-    useRslora: z.boolean(),
-  }),
+  peft: z.discriminatedUnion('method', [
+    z.object({
+      method: z.literal('lora'),
+      r: count,
+      loraAlpha: z.number(),
+      loraDropout: z.number().min(0).max(1),
+      targetModules: z.array(z.enum(LORA_TARGETS)),
+      useRslora: z.boolean(),
+    }),
+    z.object({ method: z.literal('adapter'), adapterSize: count, nonLinearity: z.enum(ADAPTER_NON_LINEARITIES) }),
+    z.object({ method: z.literal('prompt'), numVirtualTokens: count }),
+    z.object({ method: z.literal('feature'), trainableTopLayers: z.number().int().min(0) }),
+    z.object({ method: z.literal('full') }),
+  ]),
 });
 
 const base = { v: z.literal(PROTOCOL_VERSION), id };

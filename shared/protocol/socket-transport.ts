@@ -19,7 +19,17 @@ import { CloseCode, closeCodeForError, truncateCloseReason } from './close-codes
 import type { ErrorFrame, Message } from './messages.js';
 import { MsgKind, PROTOCOL_VERSION } from './messages.js';
 import { ProtocolVersionError, tryParseDecoded, tryParseMessage, type ParseResult } from './parse.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES, isChunkLike, parseChunkFrame, parseFragmentedChunk, type ChunkFrame } from './chunking.js';
+import {
+  DEFAULT_CHUNK_SIZE_BYTES,
+  MAX_CHUNK_SIZE_BYTES,
+  MIN_CHUNK_SIZE_BYTES,
+  isChunkLike,
+  parseChunkFrame,
+  parseFragmentedChunk,
+  readChunkHeaderFragment,
+  type ChunkFrame,
+} from './chunking.js';
+import { FragmentSink } from './fragment-sink.js';
 import { ChunkError, ChunkReassembler, type ReassemblyLimits } from './chunk-reassembler.js';
 import {
   DEFAULT_HIGH_WATER_MARK_BYTES,
@@ -83,6 +93,7 @@ export class SocketTransport implements Transport {
   private readonly messageHandlers: MessageHandler[] = [];
   private readonly closeHandlers: CloseHandler[] = [];
   private readonly inbox: Message[] = [];
+  private streamedChunks = 0;
   /** Set when this side decided to close; wins over what the socket reports. */
   private localClose?: TransportCloseEvent;
   /** The last inbound frame, when it was an `error` frame (explains a close that follows). */
@@ -143,9 +154,12 @@ export class SocketTransport implements Transport {
     return this.sendQueue.chunkSizeBytes;
   }
 
-  /** Inbound transfers being reassembled, and the bytes they reserve (for tests and metrics). */
-  get reassemblyState(): { readonly transfers: number; readonly bytes: number } {
-    return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes };
+  /**
+   * Inbound transfers being reassembled, the bytes they reserve, and how many chunks so far were streamed
+   * into reassembly fragment by fragment (./fragment-sink.ts) (for tests and metrics).
+   */
+  get reassemblyState(): { readonly transfers: number; readonly bytes: number; readonly streamedChunks: number } {
+    return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes, streamedChunks: this.streamedChunks };
   }
 
   private stall(detail: string): void {
@@ -254,15 +268,62 @@ export class SocketTransport implements Transport {
     try {
       whole = this.reassembler.accept(parseChunkFrame(value), parts);
     } catch (err) {
-      const closeCode = err instanceof ChunkError ? err.closeCode : CloseCode.INVALID_DATA;
-      const error = err as OrchestratorError;
-      this.refuse(error.code, closeCode, `${error.message} (from ${this.peer})`);
+      this.refuseChunk(err);
       return;
     }
-    if (!whole) return;
+    if (whole) this.deliverWhole(whole);
+  }
+
+  private refuseChunk(err: unknown): void {
+    const closeCode = err instanceof ChunkError ? err.closeCode : CloseCode.INVALID_DATA;
+    const error = err as OrchestratorError;
+    this.refuse(error.code, closeCode, `${error.message} (from ${this.peer})`);
+  }
+
+  private deliverWhole(whole: Uint8Array): void {
     const result = tryParseMessage(whole);
     if (result.ok) this.reassembled.set(result.message, whole);
     this.handleParsed(result);
+  }
+
+  /**
+   * A list for `ws` to collect the next inbound message's fragments in, streaming a chunk's data into this
+   * transport's reassembly as it arrives (see ./fragment-sink.ts); the message then comes to
+   * {@link handleFragmentSink}. `isBinary` tells whether the message being received is binary.
+   */
+  createFragmentSink(isBinary: () => boolean): FragmentSink {
+    return new FragmentSink({
+      isBinary,
+      begin: (first) => {
+        if (this.state !== 'open') return undefined;
+        const read = readChunkHeaderFragment(first);
+        return read && this.reassembler.begin(read.head, read.dataBytes);
+      },
+      add: (progress, part) => this.reassembler.add(progress, part),
+    });
+  }
+
+  /** Adapter entry point: one inbound message collected by a {@link createFragmentSink} sink. Never throws. */
+  handleFragmentSink(sink: FragmentSink, isBinary: boolean): void {
+    if (!sink.isStreamed) {
+      this.handleFragments(sink, isBinary);
+      return;
+    }
+    if (this.state !== 'open') return;
+    try {
+      let whole: Uint8Array | undefined;
+      try {
+        if (sink.error !== undefined) throw sink.error;
+        whole = this.reassembler.finish(sink.progress!);
+        this.streamedChunks++;
+      } catch (err) {
+        this.refuseChunk(err);
+        return;
+      }
+      if (whole) this.deliverWhole(whole);
+    } catch (err) {
+      this.failInternally(err);
+    }
   }
 
   /**

@@ -1,10 +1,12 @@
 /**
  * Wires a `ws` WebSocket to a {@link SocketTransport} (structurally: shared/ does not import `ws`). Inbound
  * messages are taken as fragments (`binaryType` 'fragments'), so `ws` never joins a large message into fresh
- * memory; outbound fragments of one message go out in one corked burst (one `writev` per message).
+ * memory, and collected in a {@link FragmentSink} that streams a chunk's data into its reassembly buffer as
+ * each fragment arrives; outbound fragments of one message go out in one corked burst (one `writev` per message).
  */
 import { SocketTransport, type SocketTransportOptions } from './socket-transport.js';
 import { CloseCode } from './close-codes.js';
+import { FragmentSink } from './fragment-sink.js';
 
 /** The `ws` WebSocket surface {@link attachWebSocket} uses (structural, so shared/ needs no `ws` import). */
 export interface WebSocketLike {
@@ -43,6 +45,16 @@ function socketOf(ws: WebSocketLike): Corkable | undefined {
   return typeof socket?.cork === 'function' && typeof socket.uncork === 'function' ? (socket as Corkable) : undefined;
 }
 
+/** The part of ws's private Receiver the fragment sink relies on (checked at run time; absent: not used). */
+interface ReceiverLike {
+  _fragments: unknown;
+  _opcode: number;
+}
+function receiverOf(ws: WebSocketLike): ReceiverLike | undefined {
+  const receiver = (ws as { _receiver?: Partial<ReceiverLike> | null })._receiver;
+  return receiver && Array.isArray(receiver._fragments) && typeof receiver._opcode === 'number' ? (receiver as ReceiverLike) : undefined;
+}
+
 /**
  * Wraps an open `ws` WebSocket as a {@link SocketTransport}, listening to its `message`, `error` and `close`
  * events (an `error` listener is always attached, so a socket error never crashes the process).
@@ -69,7 +81,21 @@ export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptio
     options,
   );
   if ('binaryType' in ws) ws.binaryType = 'fragments';
-  ws.on('message', (data, isBinary) => transport.handleFragments(toFragments(data), isBinary));
+  // ws collects each message's fragments in a list of its receiver, a fresh one per message (set before the
+  // 'message' event): a FragmentSink goes in its place, only between messages (never over collected fragments).
+  const receiver = ws.binaryType === 'fragments' ? receiverOf(ws) : undefined;
+  const installSink = (): void => {
+    const list = receiver?._fragments;
+    if (receiver && Array.isArray(list) && list.length === 0 && !(list instanceof FragmentSink)) {
+      receiver._fragments = transport.createFragmentSink(() => receiver._opcode === 2);
+    }
+  };
+  installSink();
+  ws.on('message', (data, isBinary) => {
+    installSink();
+    if (data instanceof FragmentSink) transport.handleFragmentSink(data, isBinary);
+    else transport.handleFragments(toFragments(data), isBinary);
+  });
   ws.on('error', (err) => {
     const wsCode = (err as { code?: unknown }).code;
     const closeCode = typeof wsCode === 'string' && wsCode.startsWith('WS_ERR_') ? (WS_ERROR_CLOSE_CODES[wsCode] ?? 1002) : undefined;

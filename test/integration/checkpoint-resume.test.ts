@@ -1,7 +1,8 @@
 /**
  * S13: a data-parallel run stopped mid-way (an `onMetrics` hook that throws stands for the coordinator dying:
  * the run aborts without any shutdown work) and resumed with `resume_from_checkpoint` ends with an adapter whose
- * bytes equal those of the uninterrupted run; partial and corrupt checkpoints are skipped; `save_total_limit` prunes.
+ * bytes equal those of the uninterrupted run, over 20 kill points of one run in CI; partial and corrupt checkpoints
+ * are skipped; `save_total_limit` prunes. (Real SIGKILLs of a coordinator process: checkpoint-sigkill.test.ts.)
  */
 import { readFile, readdir, writeFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,9 @@ import { connectWithRetry } from '../../worker/transport-ws.js';
 import { runWorkerSession } from '../../worker/worker-runtime.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
 import { dpConfig, makeDpFixture, type DpFixture } from '../helpers/dp-fixture.js';
+import { recordFigure } from '../helpers/reliability-figures.js';
+import { REQUIRED_CHECKPOINT_FILES } from '../../coordinator/checkpoint.js';
+import { listCheckpoints, verifyCheckpoint } from '../../coordinator/checkpoint-store.js';
 
 let fixture: DpFixture;
 let backend: BackendReport;
@@ -66,23 +70,54 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('checkpoints and bit-exact resume (data-parallel)', () => {
-  // Seeded (save_steps, kill point) pairs over the 12 steps (a kill before the first save has nothing to resume):
-  // 8 in CI to keep this file near 40 s on a loaded machine; SWARMTUNE_RESUME_KILLS=20 (or more) for the S13 figure.
-  const random = mulberry32(13);
-  const cases = Array.from({ length: Number(process.env.SWARMTUNE_RESUME_KILLS ?? 8) }, () => {
-    const saveSteps = 1 + Math.floor(random() * 3);
-    return [saveSteps, saveSteps + 1 + Math.floor(random() * (12 - saveSteps))] as const;
-  });
+  // S13's drill: one seeded run of 24 steps killed at KILLS random points (distinct steps, in order) and resumed after
+  // each kill from its newest checkpoint, until it finishes. Every kill leaves only loadable checkpoints, and the final
+  // adapter equals the uninterrupted run byte for byte. Chaining the kills costs the 24 steps once, plus the steps redone
+  // after each kill (at most save_steps = 2) and a coordinator start per kill: 20 kills in CI;
+  // SWARMTUNE_RESUME_KILLS (at most 22) to change it.
+  const KILLS = Math.min(22, Math.max(1, Number(process.env.SWARMTUNE_RESUME_KILLS ?? '') || 20));
+  const TOTAL_STEPS = 24;
+  const SAVE_STEPS = 2;
+  const chainConfig = (dir: string, overrides: Record<string, unknown> = {}) => configOf(dir, { num_train_epochs: 4, save_strategy: 'steps', save_steps: SAVE_STEPS, ...overrides });
 
-  it.each(cases)('S13: save_steps %i, killed after step %i and resumed: the final adapter equals the uninterrupted run byte for byte', async (saveSteps, killAt) => {
-    const dir = join(fixture.dir, `kill-${saveSteps}-${killAt}-${Math.random().toString(36).slice(2)}`);
-    await expect(run(configOf(dir, { save_strategy: 'steps', save_steps: saveSteps }), killAt)).rejects.toBeInstanceOf(Killed);
-    expect(await readdir(dir).catch(() => [])).not.toContain('adapter');
-    const resumed = await run(configOf(dir, { save_strategy: 'steps', save_steps: saveSteps, resume_from_checkpoint: true }));
-    expect(resumed.steps).toBe(12);
-    // The kill comes as step k is logged, before its own save: only the steps after the newest checkpoint run again.
-    expect(resumed.stepLosses).toHaveLength(12 - saveSteps * Math.floor((killAt - 1) / saveSteps));
-    expect((await adapterBytes(dir)).equals(reference.get('steps')!)).toBe(true);
+  it(`S13: killed at ${KILLS} random steps of one run and resumed after each: every checkpoint loadable, the final adapter equals the uninterrupted run byte for byte`, { timeout: 180_000 }, async () => {
+    const random = mulberry32(13);
+    // A kill before the first save (step 2) has nothing to resume from.
+    const candidates = Array.from({ length: TOTAL_STEPS - SAVE_STEPS }, (_, i) => i + SAVE_STEPS + 1);
+    for (let i = candidates.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [candidates[i], candidates[j]] = [candidates[j], candidates[i]];
+    }
+    const killSteps = candidates.slice(0, KILLS).sort((a, b) => a - b);
+
+    const refDir = join(fixture.dir, 'chain-reference');
+    const uninterrupted = await run(chainConfig(refDir));
+    expect(uninterrupted.steps).toBe(TOTAL_STEPS);
+
+    const dir = join(fixture.dir, 'chain-killed');
+    let checkpointsVerified = 0;
+    let redoneSteps = 0;
+    let resumeFrom = 0;
+    for (const [i, killAt] of killSteps.entries()) {
+      await expect(run(chainConfig(dir, i === 0 ? {} : { resume_from_checkpoint: true }), killAt)).rejects.toBeInstanceOf(Killed);
+      // Steps this segment trained (resumeFrom + 1 .. killAt) that the previous segment had trained already.
+      redoneSteps += Math.max(0, (killSteps[i - 1] ?? 0) - resumeFrom);
+      expect(await readdir(dir)).not.toContain('adapter');
+      const checkpoints = await listCheckpoints(dir);
+      for (const entry of checkpoints) {
+        expect(await verifyCheckpoint(entry.dir, REQUIRED_CHECKPOINT_FILES), entry.dir).toEqual({ ok: true });
+        checkpointsVerified++;
+      }
+      // The kill comes as step k is logged, before its own save: the newest checkpoint is the last save before k.
+      resumeFrom = SAVE_STEPS * Math.floor((killAt - 1) / SAVE_STEPS);
+      expect(checkpoints[0]?.number ?? 0).toBe(resumeFrom);
+    }
+    redoneSteps += killSteps[killSteps.length - 1] - resumeFrom;
+    const resumed = await run(chainConfig(dir, { resume_from_checkpoint: true }));
+    expect(resumed.steps).toBe(TOTAL_STEPS);
+    expect(resumed.stepLosses).toHaveLength(TOTAL_STEPS - resumeFrom);
+    expect((await adapterBytes(dir)).equals(await adapterBytes(refDir))).toBe(true);
+    recordFigure('S13', `${KILLS} kill points (steps ${killSteps.join(',')}) of one 24-step run, resumed after each: final adapter byte-identical; ${checkpointsVerified} checkpoint checks, 0 unloadable; ${redoneSteps} steps redone (at most save_steps = 2 per kill)`);
   });
 
   it('S13: with save_strategy epoch, a run killed mid-epoch resumes from the epoch checkpoint and ends identical', async () => {

@@ -18,13 +18,13 @@ beforeAll(async () => {
   backend = await selectBackend('auto');
 });
 
-async function train(overrides: Record<string, unknown>) {
-  const config = dpConfig(fixture, 2, { max_steps: 8, ...overrides });
+async function train(overrides: Record<string, unknown>, numWorkers = 2) {
+  const config = dpConfig(fixture, numWorkers, { max_steps: 8, ...overrides });
   const records: MetricsRecord[] = [];
   const result = await runCoordinator(config, {
     log: () => undefined,
     onListening: (url) => {
-      for (let i = 0; i < 2; i++) void connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined }));
+      for (let i = 0; i < numWorkers; i++) void connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined }));
     },
     onMetrics: (record) => record.event === 'train' && records.push(record),
   });
@@ -54,6 +54,16 @@ describe('wire codecs in training', () => {
     expect(topk.gradBytes / fp32.gradBytes).toBeLessThan(0.15);
     expect(topk.result.steps).toBe(8);
     expect(Number.isFinite(topk.result.evalLoss)).toBe(true);
+  });
+
+  it('sparse_optimizer worker: one worker sending every entry of its own AdamW updates equals coordinator AdamW', async () => {
+    // topk at density 1 sends all of each update, so the coordinator's linear sum must reproduce its own AdamW.
+    const coordinator = await train({ max_steps: 5 }, 1);
+    const worker = await train({ max_steps: 5, grads_codec: 'topk:1', sparse_optimizer: 'worker' }, 1);
+    const viaCoordinator = await train({ max_steps: 5, grads_codec: 'topk:1', sparse_optimizer: 'coordinator' }, 1);
+    expect(maxRelativeDifference(worker.result.params, coordinator.result.params)).toBeLessThan(1e-4);
+    expect(maxRelativeDifference(viaCoordinator.result.params, coordinator.result.params)).toBeLessThan(1e-4);
+    expect(worker.records.map((r) => r.learning_rate)).toEqual(coordinator.records.map((r) => r.learning_rate));
   });
 
   it('sparse_warmup_steps sends the first steps dense, then topk with one global budget as the workers were told', async () => {

@@ -208,6 +208,22 @@ describe('signed requests (hmac) in the upgrade', () => {
   });
 });
 
+describe('the identity of an accepted credential', () => {
+  const requestWith = (headers: Record<string, string>) =>
+    ({ method: 'GET', url: '/', headers, socket: { remoteAddress: '127.0.0.1', remotePort: 1 } }) as unknown as Parameters<Authenticator['check']>[0];
+
+  it('S14: names the HMAC key id or a token fingerprint, never the secret; none without authentication', () => {
+    const hmac = createAuthenticator({ mode: 'hmac', keys: KEYS });
+    expect(hmac.check(requestWith(signedRequestHeaders('worker-a', KEYS.get('worker-a')!, 'GET', '/')))).toMatchObject({ ok: true, identity: 'hmac:worker-a' });
+    expect(hmac.check(requestWith(signedRequestHeaders('worker-b', KEYS.get('worker-b')!, 'GET', '/')))).toMatchObject({ ok: true, identity: 'hmac:worker-b' });
+    const token = 't'.repeat(40);
+    const verdict = createAuthenticator({ mode: 'token', token }).check(requestWith({ authorization: `Bearer ${token}` }));
+    expect(verdict.ok && verdict.identity).toMatch(/^token:[0-9a-f]{16}$/);
+    expect(JSON.stringify(verdict)).not.toContain(token);
+    expect(createAuthenticator({ mode: 'none' }).check(requestWith({}))).toEqual({ ok: true });
+  });
+});
+
 describe('cost of a refusal', () => {
   it('S15: 500 refused upgrades over loopback: p99 of the check within 5 ms, of connect-to-401 within 250 ms', async () => {
     const { server } = await serve({ mode: 'hmac', keys: KEYS });

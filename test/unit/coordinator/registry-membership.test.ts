@@ -1,5 +1,6 @@
 /**
- * Membership in the worker registry: rejoining under a worker id (S14: the new session replaces the old one),
+ * Membership in the worker registry: rejoining under a worker id (S14: the new session replaces the old one under
+ * the same key; under another key the newcomer is refused with 4409 and the live one is untouched),
  * quarantine after three gate rejections (S11: closed 4006, rejoin under the id refused). Real registry, real
  * `SocketTransport`s over in-memory pairs (every frame encoded and parsed as over a WebSocket).
  */
@@ -60,11 +61,14 @@ function fakeWorker(transport: Transport, workerId?: string): { assignedId: Prom
   return { assignedId };
 }
 
-/** Connects a fake worker and runs its handshake to the end. */
-async function join(registry: WorkerRegistry, workerId?: string): Promise<{ pair: TransportPair; assignedId?: string }> {
+/**
+ * Connects a fake worker and runs its handshake to the end; `authIdentity` plays the credential the HTTP upgrade
+ * verified (coordinator/auth.ts), undefined for a run without authentication.
+ */
+async function join(registry: WorkerRegistry, workerId?: string, authIdentity?: string): Promise<{ pair: TransportPair; assignedId?: string }> {
   const pair = makeTransportPair();
   const worker = fakeWorker(pair.worker, workerId);
-  await registry.admit(pair.coordinator);
+  await registry.admit(authIdentity === undefined ? pair.coordinator : Object.assign(pair.coordinator, { authIdentity }));
   return { pair, assignedId: await worker.assignedId };
 }
 
@@ -88,28 +92,70 @@ describe('rejoining under a worker id', () => {
     expect(registry.ready()[0].transport).toBe(second.pair.coordinator);
   }, 10_000);
 
-  it('S14: over 1,000 random join/leave/reconnect/cut sequences there is never more than one live session per id', async () => {
+  it('S14: a rejoin under a live id with a different key is refused with 4409; the live session is untouched', async () => {
+    const registry = makeRegistry();
+    const first = await join(registry, undefined, 'hmac:k1');
+    const intruder = makeTransportPair();
+    const frames: Message[] = [];
+    intruder.worker.onMessage((msg) => {
+      frames.push(msg);
+    });
+    const intruderWorker = fakeWorker(intruder.worker, first.assignedId);
+    await registry.admit(Object.assign(intruder.coordinator, { authIdentity: 'hmac:k2' }));
+    expect(await intruderWorker.assignedId).toBeUndefined();
+    const closed = await intruder.worker.closed;
+    expect(closed.code).toBe(CloseCode.ID_CONFLICT);
+    expect(frames.map((f) => f.kind)).toEqual([MsgKind.ERROR]);
+    expect(frames[0]).toMatchObject({ code: ErrorCode.WORKER_ID_CONFLICT, retryable: false });
+    expect(first.pair.worker.isOpen).toBe(true);
+    expect(registry.ready().map((s) => s.transport)).toEqual([first.pair.coordinator]);
+    // The same key replaces, as without authentication.
+    const again = await join(registry, first.assignedId, 'hmac:k1');
+    expect(again.assignedId).toBe(first.assignedId);
+    expect((await first.pair.worker.closed).code).toBe(CloseCode.REPLACED);
+    // Once the holder is lost, its id is free for any authenticated worker.
+    again.pair.cut();
+    await again.pair.coordinator.closed;
+    expect((await join(registry, first.assignedId, 'hmac:k2')).assignedId).toBe(first.assignedId);
+  }, 10_000);
+
+  it('S14: over 1,000 random join/leave/reconnect/cut sequences with keys, never more than one live session per id', async () => {
     const ids = ['w-a', 'w-b', 'w-c'];
+    // undefined: no authentication (no key), which follows the same-key rule.
+    const keys = [undefined, 'hmac:k1', 'token:0123456789abcdef'];
     const command = fc.oneof(
-      fc.record({ op: fc.constant('join' as const), id: fc.constantFrom(...ids, undefined) }),
+      fc.record({ op: fc.constant('join' as const), id: fc.constantFrom(...ids, undefined), key: fc.constantFrom(...keys) }),
       fc.record({ op: fc.constant('leave' as const), id: fc.constantFrom(...ids) }),
       fc.record({ op: fc.constant('cut' as const), id: fc.constantFrom(...ids) }),
     );
     let sequences = 0;
     let maxLive = 0;
+    let conflicts = 0;
+    let replacements = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
         sequences++;
         const registry = makeRegistry();
         // The model: the newest connection per id (the one that must hold the id).
         const newest = new Map<string, TransportPair>();
+        const keyOf = new Map<string, string | undefined>();
         const everSeen = new Set<WorkerSession>();
         for (const cmd of commands) {
           const pair = newest.get(cmd.id ?? '');
           if (cmd.op === 'join') {
-            const joined = await join(registry, cmd.id);
-            expect(joined.assignedId).toBeDefined();
-            newest.set(joined.assignedId!, joined.pair);
+            const isConflict = pair !== undefined && keyOf.get(cmd.id!) !== cmd.key;
+            const joined = await join(registry, cmd.id, cmd.key);
+            if (isConflict) {
+              conflicts++;
+              expect(joined.assignedId).toBeUndefined();
+              expect((await joined.pair.worker.closed).code).toBe(CloseCode.ID_CONFLICT);
+              expect(pair.worker.isOpen).toBe(true);
+            } else {
+              if (pair) replacements++;
+              expect(joined.assignedId).toBeDefined();
+              newest.set(joined.assignedId!, joined.pair);
+              keyOf.set(joined.assignedId!, cmd.key);
+            }
           } else if (pair) {
             if (cmd.op === 'leave') pair.worker.close(1000, 'leaving');
             else pair.cut();
@@ -130,7 +176,7 @@ describe('rejoining under a worker id', () => {
       }),
       { numRuns: 1_000, seed: 14 },
     );
-    recordFigure('S14', `${sequences} sequences, max live sessions per id ${maxLive}`);
+    recordFigure('S14', `${sequences} sequences (${conflicts} other-key rejoins refused 4409, ${replacements} same-key replaced), max live sessions per id ${maxLive}`);
   }, 60_000);
 });
 

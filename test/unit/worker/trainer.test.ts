@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { float32Blob, tensorsToBlobs } from '../../../shared/codec.js';
 import { batchToWire } from '../../../shared/protocol/batch.js';
+import { decodeTensor } from '../../../shared/codecs/index.js';
 import { makeMessage } from '../../../shared/protocol/build.js';
 import { MsgKind } from '../../../shared/protocol/messages.js';
 import { randomBaseWeights } from '../../../shared/model/random-weights.js';
@@ -64,5 +65,30 @@ describe('DataParallelRank', () => {
 
   it('refuses a request without parameters for a version it does not hold', () => {
     expect(() => rank.gradients(gradRequest(555))).toThrow(OrchestratorError);
+  });
+
+  it('sparse_optimizer worker: sends sparse updates, computes at θ + residual, and evaluates at θ', () => {
+    const policy = { default: { codec: 'topk' as const, density: 0.05 }, overrides: [] };
+    const worker = new DataParallelRank(model, policy, true, undefined, {
+      adamw: { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 },
+      schedule: { baseLearningRate: 0.01, type: 'constant', warmupSteps: 0, totalSteps: 10 },
+      maxGradNorm: 1,
+      lookahead: true,
+    });
+    const params = model.initTrainable(7);
+    const plain = new DataParallelRank(model);
+    plain.gradients({ ...gradRequest(300, params), paramsVersion: 300 });
+    const reference = plain.evaluate(makeMessage(MsgKind.EVAL_REQUEST, { step: 300, paramsVersion: 300, batch: gradRequest(1).batch }));
+    const evalAt = (r: DataParallelRank) => r.evaluate(makeMessage(MsgKind.EVAL_REQUEST, { step: 200, paramsVersion: 200, batch: gradRequest(1).batch }));
+    const first = worker.gradients({ ...gradRequest(200, params), paramsVersion: 200 });
+    // An AdamW update's entries are about ±lr, never a raw gradient's scale.
+    const sent = first.grads.flatMap((b) => [...decodeTensor(b)]).filter((v) => v !== 0);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const v of sent) expect(Math.abs(v)).toBeLessThanOrEqual(0.0101);
+    const before = tf.memory().numTensors;
+    for (let step = 1; step < 4; step++) worker.gradients({ ...gradRequest(200 + step), paramsVersion: 200 });
+    expect(tf.memory().numTensors).toBe(before);
+    // The model held θ + residual for the gradients; evaluation puts θ back, as a plain rank holding θ sees it.
+    expect(evalAt(worker).stats).toEqual(reference.stats);
   });
 });

@@ -94,11 +94,12 @@ describe('mergeLora', () => {
   it('folds s·B·A into the base weights: merged base alone == adapted model', () => {
     const config = tinyConfig();
     const weights = randomBaseWeights(config, 1, { std: 0.3 });
-    const spec = modelSpec('causal-lm', { peft: loraSpec({ r: 2, loraAlpha: 6, targetModules: ['q', 'v', 'o', 'up', 'down'] }) });
+    const lspec = loraSpec({ r: 2, loraAlpha: 6, targetModules: ['q', 'v', 'o', 'up', 'down'] });
+    const spec = modelSpec('causal-lm', { peft: lspec });
     const adapted = TaskModel.create(config, weights, spec);
     const lora = withNonZeroB(adapted.initTrainable(2), 3);
     adapted.setTrainable(lora);
-    const merged = TaskModel.create(config, mergeLora(config, weights, spec.peft, lora), spec);
+    const merged = TaskModel.create(config, mergeLora(config, weights, lspec, lora), spec);
     merged.setTrainable(adapted.initTrainable(2));
     const ids = [1, 7, 3, 22, 9];
     const expected = adapted.nextTokenLogits(ids);
@@ -106,7 +107,7 @@ describe('mergeLora', () => {
     // and the merge changed something
     const plain = TaskModel.create(config, weights, spec);
     expect(relativeError(plain.nextTokenLogits(ids), expected)).toBeGreaterThan(1e-3);
-    expect(mergeLora(config, weights, spec.peft, lora).get('blk.0.attn_k.weight')).toBe(weights.get('blk.0.attn_k.weight'));
+    expect(mergeLora(config, weights, lspec, lora).get('blk.0.attn_k.weight')).toBe(weights.get('blk.0.attn_k.weight'));
     for (const m of [adapted, merged, plain]) m.dispose();
     expect(tf.memory().numTensors).toBe(0);
   });

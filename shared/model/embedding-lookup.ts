@@ -1,0 +1,63 @@
+/**
+ * A differentiable embedding lookup that trains on every backend.
+ *
+ * The gradient TF.js registers for `tf.gather` scatters `dy` back with `UnsortedSegmentSum`, a kernel the wasm
+ * backend does not have: full fine-tuning (a trainable `token_embd`) fails there with "Kernel 'UnsortedSegmentSum'
+ * not registered". This lookup keeps `tf.gather` for the forward pass and writes the backward pass itself:
+ * - where the backend has `UnsortedSegmentSum` (cpu, tensorflow), `dTable = unsortedSegmentSum(dy, ids, vocabSize)`;
+ * - elsewhere (wasm), `dTable = Sᵀ·dy` with `S` the `[n, vocabSize]` one-hot selection, held as the constant
+ *   `Sᵀ` `[vocabSize, n]` so that the product is one plain 2-D `tf.matMul` (wasm's fast path). `Sᵀ` costs
+ *   `vocabSize · n · 4` bytes per call (stories260K, 512 × 1,024 tokens: 2 MiB); when that would pass
+ *   {@link ONE_HOT_LIMIT_ELEMENTS} the rows are summed on the host instead (exact, O(n · dim), one read-back).
+ * All three give the same sums (float32 additions in a different order).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** Above this many elements of `Sᵀ` (64 Mi floats = 256 MiB) the wasm gradient sums rows on the host instead. */
+export const ONE_HOT_LIMIT_ELEMENTS = 64 * 1024 * 1024;
+
+/** How the gradient of {@link embeddingLookup} is formed on the current backend. */
+export type EmbeddingGradPath = 'segment-sum' | 'one-hot' | 'host';
+
+/** The gradient path {@link embeddingLookup} takes for `numIds` ids into a `vocabSize`-row table on this backend. */
+export function embeddingGradPath(numIds: number, vocabSize: number): EmbeddingGradPath {
+  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined) return 'segment-sum';
+  return numIds * vocabSize <= ONE_HOT_LIMIT_ELEMENTS ? 'one-hot' : 'host';
+}
+
+type Save = (tensors: tf.Tensor[]) => void;
+
+/**
+ * Rows of a trainable table: `table` `[vocabSize, dim]`, `ids` (every entry in `[0, vocabSize)`, checked by the
+ * caller) → `[ids.length, dim]`, differentiable in `table` on every backend (see the module comment).
+ * @param path force a gradient path (tests); `segment-sum` needs the kernel. @default {@link embeddingGradPath}
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: Int32Array, path?: EmbeddingGradPath): tf.Tensor2D {
+  const [vocabSize, dim] = table.shape;
+  const gradPath = path ?? embeddingGradPath(ids.length, vocabSize);
+  const op = tf.customGrad((tableIn: tf.Tensor | Save) => {
+    const value = tf.gather(tableIn as tf.Tensor2D, tf.tensor1d(ids, 'int32')) as tf.Tensor2D;
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => {
+      if (gradPath === 'segment-sum') return tf.unsortedSegmentSum(dy, tf.tensor1d(ids, 'int32'), vocabSize);
+      if (gradPath === 'one-hot') return tf.matMul(tf.tensor2d(selectionTransposed(ids, vocabSize), [vocabSize, ids.length]), dy as tf.Tensor2D);
+      const rows = dy.dataSync();
+      const sums = new Float32Array(vocabSize * dim);
+      for (let i = 0; i < ids.length; i++) {
+        const dst = ids[i] * dim;
+        const src = i * dim;
+        for (let j = 0; j < dim; j++) sums[dst + j] += rows[src + j];
+      }
+      return tf.tensor2d(sums, [vocabSize, dim]);
+    };
+    return { value, gradFunc };
+  });
+  return op(table) as tf.Tensor2D;
+}
+
+/** `Sᵀ` `[vocabSize, n]` row-major: 1 at `(ids[i], i)`. */
+function selectionTransposed(ids: Int32Array, vocabSize: number): Float32Array {
+  const n = ids.length;
+  const out = new Float32Array(vocabSize * n);
+  for (let i = 0; i < n; i++) out[ids[i] * n + i] = 1;
+  return out;
+}
