@@ -119,6 +119,12 @@ const OPERATIONAL_KEYS: ReadonlySet<string> = new Set([
   'save_total_limit',
   'logging_steps',
   'eval_on_start',
+  // When to evaluate and which checkpoint is exported at the end do not change the training itself.
+  'eval_strategy',
+  'eval_steps',
+  'load_best_model_at_end',
+  'metric_for_best_model',
+  'greater_is_better',
   'per_device_eval_batch_size',
   'host',
   'port',

@@ -125,7 +125,8 @@ export async function listCheckpoints(runDir: string): Promise<CheckpointEntry[]
  * interrupted save left behind. `keep` (a folder path) is never deleted.
  * @returns the folders deleted
  */
-export async function pruneCheckpoints(runDir: string, limit: number | null, keep?: string): Promise<string[]> {
+export async function pruneCheckpoints(runDir: string, limit: number | null, keep?: string | readonly string[]): Promise<string[]> {
+  const kept = new Set(typeof keep === 'string' ? [keep] : (keep ?? []));
   const removed: string[] = [];
   for (const name of await readdir(runDir).catch(() => [] as string[])) {
     // Another process's save in flight would have this process's pid in the name only if it were this process.
@@ -137,7 +138,7 @@ export async function pruneCheckpoints(runDir: string, limit: number | null, kee
   if (limit === null) return removed;
   const entries = await listCheckpoints(runDir);
   for (const entry of entries.slice(limit)) {
-    if (entry.dir === keep) continue;
+    if (kept.has(entry.dir)) continue;
     await rm(entry.dir, { recursive: true, force: true });
     removed.push(entry.dir);
   }

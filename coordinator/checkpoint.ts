@@ -41,6 +41,8 @@ export interface CheckpointSave {
   readonly state: CheckpointStateInput;
   /** `save_total_limit`. */
   readonly totalLimit: number | null;
+  /** A checkpoint folder never pruned (the best one, with `load_best_model_at_end`). @default none */
+  readonly keepAlso?: string;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function saveCheckpoint(save: CheckpointSave): Promise<string> {
     },
     REQUIRED_CHECKPOINT_FILES,
   );
-  await pruneCheckpoints(save.runDir, save.totalLimit, dir);
+  await pruneCheckpoints(save.runDir, save.totalLimit, save.keepAlso === undefined ? dir : [dir, save.keepAlso]);
   return dir;
 }
 

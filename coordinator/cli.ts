@@ -9,6 +9,7 @@ import { runCoordinator } from './run.js';
 import { authSettingsOf, localWorkerAccess } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
 import { registerTokenizerCommand } from './tokenizer-cli.js';
+import { registerConfigCommand, configYaml } from './config-cli.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -22,6 +23,8 @@ interface ConfigFlags {
   readonly port?: string;
   /** `--resume` alone (true) or `--resume PATH`. */
   readonly resume?: string | true;
+  /** Print the resolved configuration (YAML, secrets redacted) and exit 0 without training. */
+  readonly printConfig?: boolean;
 }
 
 /** Turns the convenience flags into `--set` overrides, so precedence stays: flags/--set > env > file > defaults. */
@@ -46,7 +49,15 @@ function withConfigFlags(command: Command): Command {
     .option('--model <path>', 'base model (.gguf); same as --set model=PATH')
     .option('--dataset <spec>', 'spam-assassin | jsonl:PATH | csv:PATH | tsv:PATH; same as --set dataset=SPEC')
     .option('-o, --output-dir <dir>', 'run output folder; same as --set output_dir=DIR')
-    .option('--resume [path]', 'continue from the newest complete checkpoint (in output_dir, or the newest run folder), or from PATH (a checkpoint or run folder); same as --set resume_from_checkpoint=true|PATH');
+    .option('--resume [path]', 'continue from the newest complete checkpoint (in output_dir, or the newest run folder), or from PATH (a checkpoint or run folder); same as --set resume_from_checkpoint=true|PATH')
+    .option('--print-config', 'print the resolved configuration (YAML, secrets redacted) to stdout and exit without training')
+    .addHelpText(
+      'after',
+      `
+Configuration precedence: command line (--set, and the flags above) > environment (SWARMTUNE_<KEY>, e.g.
+SWARMTUNE_LEARNING_RATE=1e-4, SWARMTUNE_PEFT__R=16) > --config file > defaults. Keys are Hugging Face
+TrainingArguments / PEFT names; \`swarmtune config schema\` prints them all as JSON Schema.`,
+    );
 }
 
 /** Prints training progress as readable lines (stderr), one per logging step and one per evaluation. */
@@ -74,6 +85,10 @@ function printConfig(config: RunConfig): void {
 
 async function runCommand(flags: ConfigFlags & { backend?: string }, startWorkers: boolean): Promise<void> {
   const config = await configFrom(flags);
+  if (flags.printConfig === true) {
+    process.stdout.write(configYaml(config));
+    return;
+  }
   printConfig(config);
   let workers: LocalWorkers | undefined;
   let totalSteps = 0;
@@ -119,12 +134,33 @@ Worker commands (run by the worker program):
 
 withConfigFlags(program.command('run'))
   .description('coordinator plus N local worker processes: the whole fine-tune on this machine')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune run                                              # the embedded default: LoRA spam classifier, 2 workers
+  swarmtune run --config run.yaml --workers 4 -o runs/exp1
+  swarmtune run --set learning_rate=5e-3 --set peft.r=16 --set peft.target_modules=all-linear
+  swarmtune run --set eval_strategy=steps --set eval_steps=20 --set save_strategy=steps --set save_steps=20 \\
+                --set load_best_model_at_end=true --set metric_for_best_model=accuracy
+  SWARMTUNE_LEARNING_RATE=1e-3 swarmtune run --print-config   # show what would run, then exit
+  swarmtune run --resume                                     # continue the newest run from its newest checkpoint`,
+  )
   .action((flags: ConfigFlags) => runCommand(flags, true));
 
 withConfigFlags(program.command('coordinator'))
   .description('run the coordinator only; workers connect with `swarmtune worker --connect ws://HOST:PORT`')
   .option('--host <host>', 'interface to listen on (0.0.0.0 for every interface)')
   .option('--port <port>', 'TCP port to listen on')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune coordinator --host 0.0.0.0 --port 7070 --workers 2          # then on each machine:
+  swarmtune worker --connect ws://COORDINATOR_HOST:7070
+  swarmtune coordinator --host 0.0.0.0 --port 7070 --set auth=token --set auth_token_file=token.txt \\
+                        --set tls_cert=cert.pem --set tls_key=key.pem      # workers: wss://, --token-file token.txt`,
+  )
   .action((flags: ConfigFlags) => runCommand(flags, false));
 
 withConfigFlags(program.command('simulate'))
@@ -152,6 +188,13 @@ program
   .option('--model <path>', 'base model: a .gguf file or a Hugging Face directory', DEFAULT_MODEL_PATH)
   .option('-o, --output-dir <dir>', 'receives adapter/ and merged/', 'export')
   .option('--no-merged', 'write the PEFT adapter only')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune export --adapter runs/20261127-053000/adapter -o export     # export/adapter and export/merged
+  swarmtune export --adapter runs/20261127-053000/checkpoint-63 --model path/to/hf-llama-dir --no-merged`,
+  )
   .action(async (flags: { adapter: string; model: string; outputDir: string; merged: boolean }) => {
     const { exportHf } = await import('../shared/formats/hf-export.js');
     const result = await exportHf({ model: flags.model, adapterDir: flags.adapter, outputDir: flags.outputDir, merged: flags.merged });
@@ -159,6 +202,7 @@ program
   });
 
 registerTokenizerCommand(program);
+registerConfigCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -31,6 +31,8 @@ import { createCoordinatorMetrics } from './prometheus.js';
 import { authSettingsOf, tlsFilesOf } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
 import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
+import { BestModelTracker, exportBestAdapter, type BestCheckpoint } from './best-model.js';
+import { isStepEval } from '../shared/config/trainer-semantics.js';
 
 /** Hooks into a run, for the CLI (start local workers once listening) and for tests. */
 export interface RunHooks {
@@ -256,15 +258,33 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     const emptyWindow = { loss: 0, steps: 0, samples: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
     let window = emptyWindow;
     let lastEval: BatchStats | undefined;
+    let lastEvalStep = -1;
     const resumedAt = resumePoint?.state.progress.mode === 'data-parallel' ? resumePoint.state.progress : undefined;
-    const saveDp = (epoch: number, batchInEpoch: number) =>
-      saveCheckpoint({
+    // HF Trainer evaluation and best-model tracking (coordinator/best-model.ts); trainer_state.json in every checkpoint.
+    const bestModel = new BestModelTracker(config);
+    if (resumePoint) await bestModel.restoreFrom(resumePoint.checkpointDir);
+    const evaluateAt = async (epoch: number) => {
+      lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
+      lastEvalStep = state.step;
+      const fields = evalFields(lastEval);
+      metrics.write({ event: 'eval', step: state.step, epoch, ...fields });
+      bestModel.recordEval({ step: state.step, epoch, ...fields });
+    };
+    const saveDp = async (epoch: number, batchInEpoch: number) => {
+      const checkpointDir = join(outputDir, `checkpoint-${state.step}`);
+      if (config.load_best_model_at_end) bestModel.considerSave(checkpointDir, state.step);
+      return saveCheckpoint({
         runDir: outputDir,
         number: state.step,
         totalLimit: config.save_total_limit,
-        writeAdapter: (dir) => saveAdapter(dir, state, prepared, config),
+        keepAlso: bestModel.best?.checkpointDir,
+        writeAdapter: async (dir) => {
+          await saveAdapter(dir, state, prepared, config);
+          await bestModel.writeTrainerState(dir, state.step, round4(epoch + batchInEpoch / batchesPerEpoch(prepared.train.length, globalBatchSize)), totalSteps);
+        },
         state: checkpointState({ mode: 'data-parallel', step: state.step, epoch, batchInEpoch, totalSteps }, state.exportState()),
       });
+    };
     for (let epoch = resumedAt?.epoch ?? 0; state.step < totalSteps; epoch++) {
       const batches = batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch });
       // Data order is a pure function of (seed, epoch): a resumed run skips the batches its checkpoint had trained.
@@ -298,15 +318,18 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
           });
           window = emptyWindow;
         }
+        if (isStepEval(config, step)) await evaluateAt(round4(epoch + (batchIndex + 1) / batches.length));
         if (isStepSave(config, step, totalSteps)) await saveDp(epoch, batchIndex + 1);
       }
-      lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
-      metrics.write({ event: 'eval', step: state.step, epoch: epoch + 1, ...evalFields(lastEval) });
+      if (config.eval_strategy === 'epoch') await evaluateAt(epoch + 1);
       if (config.save_strategy === 'epoch') await saveDp(epoch + 1, 0);
     }
 
-    const finalEval = lastEval ?? (await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size));
-    return await finishRun({ outputDir, config, prepared, registry, metrics, log }, finalEval, state.paramsFloat32(), state.step, stepLosses);
+    const finalEval = lastEval !== undefined && lastEvalStep === state.step ? lastEval : await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
+    const best = config.load_best_model_at_end ? bestModel.best : undefined;
+    const result = await finishRun({ outputDir, config, prepared, registry, metrics, log }, finalEval, state.paramsFloat32(), state.step, stepLosses, best);
+    await bestModel.writeTrainerState(outputDir, state.step, round4(state.step / batchesPerEpoch(prepared.train.length, globalBatchSize)), totalSteps);
+    return result;
   } catch (err) {
     await registry.stopAll(`run failed: ${(err as Error).message}`);
     throw err;
@@ -326,11 +349,18 @@ async function finishRun(
   params: Map<string, Float32Array>,
   steps: number,
   stepLosses: number[],
+  best?: BestCheckpoint,
 ): Promise<RunResult> {
   const { outputDir, config, prepared, registry, metrics, log } = ctx;
   await writePeftAdapter(join(outputDir, 'adapter'), params, prepared.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels, modelConfig: prepared.loaded.config });
+  // load_best_model_at_end: the exported adapter is the best checkpoint's, and its evaluation is the run's result.
+  if (best) {
+    await exportBestAdapter(best.checkpointDir, join(outputDir, 'adapter'));
+    log(`best checkpoint: ${best.checkpointDir} (${config.metric_for_best_model ?? 'loss'} ${best.metric.toFixed(4)}); exported as adapter/`);
+  }
   const stepKey = config.mode === 'federated' ? 'round' : 'step';
-  const results = { ...evalFields(finalEval), [stepKey]: steps, eval_samples: finalEval.numSamples };
+  const bestFields = best ? { ...best.evalMetrics, best_metric: best.metric, best_model_checkpoint: best.checkpointDir, best_global_step: best.step } : {};
+  const results = { ...evalFields(finalEval), [stepKey]: steps, eval_samples: finalEval.numSamples, ...bestFields };
   await writeJson(join(outputDir, 'eval_results.json'), results);
   metrics.write({ event: 'run_end', [stepKey]: steps, ...evalFields(finalEval) });
   log(`done: ${steps} ${stepKey}s, eval_loss ${results.eval_loss.toFixed(4)}, eval_accuracy ${results.eval_accuracy.toFixed(4)}; outputs in ${outputDir}`);

@@ -158,6 +158,15 @@ program
   .option('--token-file <file>', 'read the token from this file (env SWARMTUNE_AUTH_TOKEN_FILE)')
   .option('--auth-key-id <id>', 'sign requests with the token as the secret of this key id (coordinator auth=hmac; env SWARMTUNE_AUTH_KEY_ID)')
   .option('--ca <file>', 'PEM certificate(s) of the CA to trust for wss:// (default: the system store)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune worker --connect ws://192.168.1.10:7070                  # fetches the model from the coordinator
+  swarmtune worker --connect ws://HOST:7070 --backend tensorflow --cache-dir /var/cache/swarmtune
+  SWARMTUNE_AUTH_TOKEN=... swarmtune worker --connect wss://HOST:7070 --ca ca.pem
+  swarmtune worker --connect ws://HOST:7070 --token-file token.txt --rejoin-attempts 0   # exit on a lost link`,
+  )
   .action(async (flags) => process.exit(await workerCommand(flags)));
 
 program
@@ -170,6 +179,14 @@ program
   .option('--seed <n>', 'sampling seed', '0')
   .option('--adapter <dir>', 'LoRA adapter directory written by `swarmtune run` or by Python PEFT (causal-lm)')
   .option(...backendOption)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune generate --prompt "Once upon a time" --max-new-tokens 32
+  swarmtune generate --model path/to/hf-llama-dir --prompt "Hello" --temperature 0.8 --seed 1
+  swarmtune generate --prompt "Subject:" --adapter runs/20261127-053000/adapter   # a causal-lm run's adapter`,
+  )
   .action(async (flags) => process.exit(await generateCommand(flags)));
 
 try {

@@ -52,7 +52,8 @@ export class DataParallelRank {
   }
 
   /**
-   * Summed gradients for the request's batch.
+   * Summed gradients for the request's batch; with a local optimizer, this worker's AdamW update instead (its
+   * gradient taken at θ + its residual when `lookahead` is set).
    * @throws ShapeError when the parameters do not match the manifest (name, shape, dtype, finite values)
    * @throws OrchestratorError E_PROTOCOL_UNEXPECTED when parameters are omitted but this rank holds another version
    */

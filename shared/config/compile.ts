@@ -10,6 +10,7 @@ import { CONFIG_INPUT_SCHEMA, KNOWN_KEYS, expectedAt } from './schema.js';
 import { suggestKey } from './suggest.js';
 import { normaliseTargetModules } from './target-modules.js';
 import { checkPeftMethodConflicts, checkPeftMethodKeys } from './peft-method.js';
+import { checkTrainerSemantics } from './trainer-semantics.js';
 import { parseCodecSpec } from '../codecs/spec.js';
 
 /** Options of {@link compileConfig}. */
@@ -107,6 +108,7 @@ function checkConflicts(config: RunConfig, options: CompileOptions): void {
     throw conflict('warmup_steps', 'warmup_ratio', 'set only one way of sizing the warm-up');
   }
   checkSecurityKeys(config, options);
+  checkTrainerSemantics(config, (key) => originSuffix(key, options));
 }
 
 /** Authentication and TLS keys that only make sense together (see coordinator/auth-settings.ts). */

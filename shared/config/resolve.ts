@@ -4,6 +4,7 @@
 import { compileConfig } from './compile.js';
 import type { RunConfig } from './run-config.js';
 import { ENV_PREFIX, envLayer, mergeLayers, readConfigFileLayer, setOverridesLayer, type ConfigLayer } from './sources.js';
+import { renameDeprecatedKeys } from './deprecated.js';
 
 /** The sources {@link resolveConfig} merges; all optional. */
 export interface ConfigSources {
@@ -15,6 +16,11 @@ export interface ConfigSources {
   readonly sets?: readonly string[];
   /** @default ENV_PREFIX ('SWARMTUNE_') */
   readonly envPrefix?: string;
+  /**
+   * Receives warnings: deprecated Hugging Face names (`evaluation_strategy` → `eval_strategy`), and `SWARMTUNE_*`
+   * variables that look like misspelt keys. @default console.error
+   */
+  readonly onWarning?: (line: string) => void;
 }
 
 /**
@@ -26,10 +32,13 @@ export interface ConfigSources {
  *   `parseSetOverrides`, `envOverrides` and `compileConfig` do.
  */
 export async function resolveConfig(sources: ConfigSources = {}): Promise<RunConfig> {
-  const layers: ConfigLayer[] = [];
-  if (sources.file !== undefined) layers.push(await readConfigFileLayer(sources.file));
-  if (sources.env !== undefined) layers.push(envLayer(sources.env, sources.envPrefix ?? ENV_PREFIX));
-  if (sources.sets !== undefined) layers.push(setOverridesLayer(sources.sets));
+  const warn = sources.onWarning ?? ((line: string) => console.error(line));
+  const read: ConfigLayer[] = [];
+  if (sources.file !== undefined) read.push(await readConfigFileLayer(sources.file));
+  if (sources.env !== undefined) read.push(envLayer(sources.env, sources.envPrefix ?? ENV_PREFIX, warn));
+  if (sources.sets !== undefined) read.push(setOverridesLayer(sources.sets));
+  // Deprecated names are renamed within each source, so a source's precedence holds whichever name it used.
+  const layers = read.map((layer) => withDeprecatedRenamed(layer, warn));
 
   const origins = new Map<string, string>();
   for (const layer of layers) {
@@ -48,4 +57,16 @@ export async function resolveConfig(sources: ConfigSources = {}): Promise<RunCon
     return undefined;
   };
   return compileConfig(mergeLayers(...layers.map((layer) => layer.values)), { originOf });
+}
+
+function withDeprecatedRenamed(layer: ConfigLayer, warn: (line: string) => void): ConfigLayer {
+  const { values, renamed } = renameDeprecatedKeys(layer.values, (key) => layer.origins.get(key), warn);
+  if (renamed.size === 0) return layer;
+  const origins = new Map(layer.origins);
+  for (const [old, replacement] of renamed) {
+    const origin = origins.get(old);
+    origins.delete(old);
+    if (origin !== undefined) origins.set(replacement, origin);
+  }
+  return { values, origins };
 }

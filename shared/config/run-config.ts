@@ -83,6 +83,11 @@ export const SAVE_STRATEGIES = ['no', 'epoch', 'steps'] as const;
 /** One of {@link SAVE_STRATEGIES}. */
 export type SaveStrategy = (typeof SAVE_STRATEGIES)[number];
 
+/** When the coordinator evaluates on the held-out set (HF `eval_strategy`): never mid-run, every `eval_steps` steps, or after every epoch. */
+export const EVAL_STRATEGIES = ['no', 'steps', 'epoch'] as const;
+/** One of {@link EVAL_STRATEGIES}. */
+export type EvalStrategy = (typeof EVAL_STRATEGIES)[number];
+
 /** How a client gets its examples: it loads the dataset itself (`local`) or the coordinator sends them (`ship`). */
 export const DATA_DELIVERIES = ['local', 'ship'] as const;
 /** One of {@link DATA_DELIVERIES}. */
@@ -257,11 +262,33 @@ export interface RunConfig {
   readonly sparse_lookahead: boolean;
   /**
    * With `sparse_optimizer: worker` and error feedback: the run's last step sends each worker's update plus residual
-   * dense (fp32), so the final weights hold everything the workers computed (one dense step in the run). @default false
+   * dense (fp32), so the final weights hold everything the workers computed (one dense step in the run; measured on
+   * the stories260K LoRA run at 1%, 63 steps: eval loss 0.2603 against fp32's 0.2569, 0.2854 without). @default false
    */
   readonly sparse_final_flush: boolean;
   /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */
   readonly eval_on_start: boolean;
+  /**
+   * When to evaluate on the held-out set during a data-parallel run (HF `eval_strategy`; the deprecated
+   * `evaluation_strategy` is accepted with a warning): `epoch` after every epoch, `steps` every `eval_steps` optimizer
+   * steps, `no` never mid-run. The run always ends with one evaluation (`eval_results.json`). Unlike HF, whose
+   * default is `no`, the default keeps swarmtune's per-epoch evaluation. Federated runs use `eval_every_rounds`.
+   * @default 'epoch'
+   */
+  readonly eval_strategy: EvalStrategy;
+  /** Optimizer steps between evaluations with `eval_strategy: steps`; null = `logging_steps` (as in HF). Integer >= 1. @default null */
+  readonly eval_steps: number | null;
+  /**
+   * Keep track of the best checkpoint by `metric_for_best_model` and export it as `adapter/` at the end (HF
+   * `load_best_model_at_end`); `best_metric` and `best_model_checkpoint` go to `trainer_state.json` and
+   * `eval_results.json`. Requires `save_strategy` = `eval_strategy` (and with `steps`, `save_steps` a multiple of
+   * `eval_steps`), as the HF Trainer does. Data-parallel only. @default false
+   */
+  readonly load_best_model_at_end: boolean;
+  /** Metric that ranks checkpoints (`loss`/`eval_loss`, `accuracy`/`eval_accuracy`); null = `eval_loss` (HF: "loss"). @default null */
+  readonly metric_for_best_model: string | null;
+  /** Whether a larger `metric_for_best_model` is better; null = false for a metric whose name ends in `loss`, else true (as in HF). @default null */
+  readonly greater_is_better: boolean | null;
   /** Local worker processes `swarmtune run` starts. Integer >= 1. @default 2 */
   readonly workers: number;
   /** Coordinator TCP port; 0 = let the OS pick a free port (the embedded `swarmtune run` default). @default 0 */
@@ -424,6 +451,11 @@ export const DEFAULTS: RunConfig = deepFreeze({
   save_total_limit: null,
   resume_from_checkpoint: null,
   eval_on_start: false,
+  eval_strategy: 'epoch',
+  eval_steps: null,
+  load_best_model_at_end: false,
+  metric_for_best_model: null,
+  greater_is_better: null,
   params_codec: 'fp32',
   grads_codec: 'fp32',
   params_codec_overrides: {},

@@ -17,6 +17,7 @@ import {
   TRAINING_MODES,
   SAVE_STRATEGIES,
   AUTH_MODES,
+  EVAL_STRATEGIES,
 } from './run-config.js';
 import { ADAPTER_NON_LINEARITIES, PEFT_METHODS } from '../model/types.js';
 
@@ -96,6 +97,11 @@ export const TOP_FIELDS: Readonly<Record<string, FieldSpec>> = {
   save_total_limit: field(z.number().int().min(1).nullable(), 'an integer >= 1, or null to keep every checkpoint'),
   resume_from_checkpoint: field(z.union([z.boolean(), z.string().min(1)]).nullable(), 'true, false, a checkpoint or run folder path, or null'),
   eval_on_start: field(z.boolean(), 'true or false'),
+  eval_strategy: field(z.enum(EVAL_STRATEGIES), oneOf(EVAL_STRATEGIES)),
+  eval_steps: field(z.number().int().min(1).nullable(), 'an integer >= 1, or null for logging_steps'),
+  load_best_model_at_end: field(z.boolean(), 'true or false'),
+  metric_for_best_model: field(z.string().min(1).nullable(), 'a metric name (loss, accuracy, eval_loss, eval_accuracy) or null for eval_loss'),
+  greater_is_better: field(z.boolean().nullable(), 'true, false, or null to decide from the metric name'),
   params_codec: nonEmptyString(CODEC_WORDS),
   grads_codec: nonEmptyString(CODEC_WORDS),
   params_codec_overrides: field(z.record(z.string().min(1), z.string().min(1)), `a mapping of tensor-name patterns to codecs (${CODEC_WORDS})`),
@@ -182,6 +188,13 @@ export const CONFIG_INPUT_SCHEMA = z.strictObject({
   ...Object.fromEntries(Object.entries(TOP_FIELDS).map(([key, spec]) => [key, spec.schema.optional()])),
   peft: PEFT_INPUT_SCHEMA.optional(),
 });
+
+/** The schema of the key at dotted `segments` (`['peft', 'r']`), or undefined for a key the schema does not describe. */
+export function fieldSchemaAt(segments: readonly string[]): z.ZodType | undefined {
+  if (segments.length === 1) return Object.hasOwn(TOP_FIELDS, segments[0]) && segments[0] !== 'peft' ? TOP_FIELDS[segments[0]].schema : undefined;
+  if (segments.length === 2 && segments[0] === 'peft') return Object.hasOwn(PEFT_FIELDS, segments[1]) ? PEFT_FIELDS[segments[1]].schema : undefined;
+  return undefined;
+}
 
 /**
  * What the key at `path` expects, in words, or undefined for a path the schema does not describe.

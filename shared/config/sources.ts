@@ -7,7 +7,23 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import YAML, { LineCounter, isMap, isScalar, type Node as YamlNode } from 'yaml';
 import { ConfigError, ErrorCode } from '../errors.js';
-import { KNOWN_KEYS } from './schema.js';
+import { KNOWN_KEYS, fieldSchemaAt } from './schema.js';
+import { DEPRECATED_KEYS } from './deprecated.js';
+import { suggestKey } from './suggest.js';
+
+/**
+ * `SWARMTUNE_*` variables that are not configuration keys but settings of a program (worker flags' env fallbacks,
+ * docker-compose, test knobs): never warned about.
+ */
+export const NON_CONFIG_ENV_NAMES: ReadonlySet<string> = new Set([
+  'local_worker',
+  'models',
+  'rejoin_attempts',
+  'rejoin_patience_ms',
+  'ping_timeout_ms',
+  'auth_key_id',
+  'no_simd',
+]);
 
 /** Prefix of the environment variables that are configuration keys. */
 export const ENV_PREFIX = 'SWARMTUNE_';
@@ -96,7 +112,7 @@ export function setOverridesLayer(sets: readonly string[]): ConfigLayer {
     if (!/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/.test(key)) {
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `malformed --set "${argument}": "${key}" is not a dotted key such as peft.r`);
     }
-    const value = parseYamlValue(argument.slice(equals + 1), `--set "${argument}"`);
+    const value = typedValue(argument.slice(equals + 1), key.split('.'), `--set "${argument}"`);
     setPath(values, key.split('.'), value, `--set ${key}`);
     for (const leaf of leafKeys(value, key)) origins.set(leaf, `--set ${key}`);
   }
@@ -108,20 +124,35 @@ export function setOverridesLayer(sets: readonly string[]): ConfigLayer {
  * descends into a mapping, so `SWARMTUNE_PEFT__R=16` sets `peft.r` and `SWARMTUNE_PEFT__TARGET_MODULES=[q,v]` sets
  * `peft.target_modules`. Names are lower-cased after the prefix; values are parsed as in {@link parseSetOverrides}.
  *
- * Only variables whose first segment is a top-level configuration key are read; others with the prefix
- * (`SWARMTUNE_LOCAL_WORKER`, `SWARMTUNE_MODELS` in docker-compose) are not configuration and are ignored. Below a
- * known key nothing is ignored: `SWARMTUNE_PEFT__RANK` reaches compilation and fails as unknown key `peft.rank`.
+ * A value is typed by the key's schema: YAML first (`16` a number, `true` a boolean), but kept as the string written
+ * when only the string fits the key (`SWARMTUNE_AUTH_TOKEN=1234567890123456789`, `SWARMTUNE_OUTPUT_DIR=2024`).
+ *
+ * Only variables whose first segment is a top-level configuration key (or a deprecated one, renamed with a warning
+ * by `resolveConfig`) are read; others with the prefix (`SWARMTUNE_LOCAL_WORKER`, `SWARMTUNE_MODELS` in
+ * docker-compose) are not configuration and are ignored, with a warning through `warn` when the name is close to a
+ * configuration key (`SWARMTUNE_LEARNING_RATES` → did you mean SWARMTUNE_LEARNING_RATE?) and not one of
+ * {@link NON_CONFIG_ENV_NAMES}. Below a known key nothing is ignored: `SWARMTUNE_PEFT__RANK` reaches compilation and
+ * fails as unknown key `peft.rank`.
  *
  * @param env the environment, usually `process.env`.
  * @param prefix @default ENV_PREFIX ('SWARMTUNE_')
+ * @param warn receives one line per ignored variable that looks like a misspelt key. @default none
  * @throws ConfigError E_CONFIG_INVALID for a malformed name (`SWARMTUNE_PEFT____R`) or a value that is not YAML.
  */
-export function envOverrides(env: Readonly<Record<string, string | undefined>>, prefix: string = ENV_PREFIX): Record<string, unknown> {
-  return envLayer(env, prefix).values;
+export function envOverrides(
+  env: Readonly<Record<string, string | undefined>>,
+  prefix: string = ENV_PREFIX,
+  warn?: (line: string) => void,
+): Record<string, unknown> {
+  return envLayer(env, prefix, warn).values;
 }
 
 /** {@link envOverrides}, with the origin of each key (`environment variable NAME`). */
-export function envLayer(env: Readonly<Record<string, string | undefined>>, prefix: string = ENV_PREFIX): ConfigLayer {
+export function envLayer(
+  env: Readonly<Record<string, string | undefined>>,
+  prefix: string = ENV_PREFIX,
+  warn?: (line: string) => void,
+): ConfigLayer {
   const values: Record<string, unknown> = {};
   const origins = new Map<string, string>();
   const topLevelKeys = KNOWN_KEYS[''];
@@ -129,12 +160,15 @@ export function envLayer(env: Readonly<Record<string, string | undefined>>, pref
     const raw = env[name];
     if (!name.startsWith(prefix) || raw === undefined) continue;
     const segments = name.slice(prefix.length).toLowerCase().split('__');
-    if (!topLevelKeys.includes(segments[0])) continue;
+    if (!topLevelKeys.includes(segments[0]) && !Object.hasOwn(DEPRECATED_KEYS, segments[0])) {
+      warnIfNearKey(name, segments, prefix, warn);
+      continue;
+    }
     if (segments.some((segment) => !/^[a-z][a-z0-9_]*$/.test(segment))) {
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `malformed environment variable ${name}: expected ${prefix}KEY or ${prefix}SECTION__KEY`);
     }
     const origin = `environment variable ${name}`;
-    const value = parseYamlValue(raw, origin);
+    const value = typedValue(raw, segments, origin);
     setPath(values, segments, value, origin);
     for (const leaf of leafKeys(value, segments.join('.'))) origins.set(leaf, origin);
   }
@@ -182,6 +216,27 @@ function setPath(root: Record<string, unknown>, segments: readonly string[], val
       current = isPlainObject(next) ? next : (current[segment] = {}) as Record<string, unknown>;
     }
   }
+}
+
+/** A prefixed variable that is not configuration but looks like a misspelt key: a warning naming the likely key. */
+function warnIfNearKey(name: string, segments: readonly string[], prefix: string, warn: ((line: string) => void) | undefined): void {
+  if (warn === undefined || segments.length === 0 || NON_CONFIG_ENV_NAMES.has(segments.join('__'))) return;
+  const suggestion = suggestKey('', segments[0], KNOWN_KEYS);
+  if (suggestion === undefined) return;
+  const variable = `${prefix}${suggestion.split('.').join('__').toUpperCase()}${segments.length > 1 && !suggestion.includes('.') ? `__${segments.slice(1).join('__').toUpperCase()}` : ''}`;
+  warn(`warning: environment variable ${name} is not a configuration key and is ignored (did you mean ${variable}, key "${suggestion}"?)`);
+}
+
+/**
+ * A `--set` or environment value typed by its key's schema: the YAML reading, unless only the text as written fits
+ * the key (a numeric-looking token or folder name for a string key).
+ */
+function typedValue(text: string, segments: readonly string[], origin: string): unknown {
+  const value = parseYamlValue(text, origin);
+  if (typeof value === 'string') return value;
+  const schema = fieldSchemaAt(segments);
+  if (schema !== undefined && !schema.safeParse(value).success && schema.safeParse(text).success) return text;
+  return value;
 }
 
 function parseYamlValue(text: string, origin: string): unknown {

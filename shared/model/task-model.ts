@@ -213,13 +213,12 @@ export class TaskModel {
   nextTokenLogits(ids: readonly number[]): Float32Array {
     const seqLen = ids.length;
     if (seqLen === 0) throw new ShapeError(ErrorCode.TENSOR_SHAPE, 'nextTokenLogits: the prefix is empty (start it with BOS)');
-    const isClassification = this.spec.task === 'classification';
     const batch: Batch = {
       batchSize: 1,
       seqLen,
       inputIds: Int32Array.from(ids),
       attentionMask: new Int32Array(seqLen).fill(1),
-      labels: isClassification ? new Int32Array(1) : new Int32Array(seqLen).fill(IGNORE_INDEX),
+      labels: new Int32Array(seqLen).fill(IGNORE_INDEX),
     };
     // A causal-lm prepare: the pooling and class targets of a classifier are not needed here.
     const consts = this.prepare(batch, 'causal-lm');

@@ -93,7 +93,7 @@ export class SocketTransport implements Transport {
   private readonly messageHandlers: MessageHandler[] = [];
   private readonly closeHandlers: CloseHandler[] = [];
   private readonly inbox: Message[] = [];
-  private streamedChunks = 0;
+  private streamedChunkCount = 0;
   /** Set when this side decided to close; wins over what the socket reports. */
   private localClose?: TransportCloseEvent;
   /** The last inbound frame, when it was an `error` frame (explains a close that follows). */
@@ -154,12 +154,14 @@ export class SocketTransport implements Transport {
     return this.sendQueue.chunkSizeBytes;
   }
 
-  /**
-   * Inbound transfers being reassembled, the bytes they reserve, and how many chunks so far were streamed
-   * into reassembly fragment by fragment (./fragment-sink.ts) (for tests and metrics).
-   */
-  get reassemblyState(): { readonly transfers: number; readonly bytes: number; readonly streamedChunks: number } {
-    return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes, streamedChunks: this.streamedChunks };
+  /** Inbound transfers being reassembled, and the bytes they reserve (for tests and metrics). */
+  get reassemblyState(): { readonly transfers: number; readonly bytes: number } {
+    return { transfers: this.reassembler.pendingTransfers, bytes: this.reassembler.pendingBytes };
+  }
+
+  /** Inbound chunks so far streamed into reassembly fragment by fragment (./fragment-sink.ts), for tests and metrics. */
+  get streamedChunks(): number {
+    return this.streamedChunkCount;
   }
 
   private stall(detail: string): void {
@@ -315,7 +317,7 @@ export class SocketTransport implements Transport {
       try {
         if (sink.error !== undefined) throw sink.error;
         whole = this.reassembler.finish(sink.progress!);
-        this.streamedChunks++;
+        this.streamedChunkCount++;
       } catch (err) {
         this.refuseChunk(err);
         return;

@@ -166,7 +166,7 @@ export function trainBpe(wordCounts: ReadonlyMap<string, number>, opts: BpeTrain
 
   // Unique words as symbol-id arrays, with their counts.
   const words: number[][] = [];
-  const wordCounts_: number[] = [];
+  const wordWeights: number[] = [];
   for (const [word, count] of wordCounts) {
     if (count <= 0) continue;
     const symbols: number[] = [];
@@ -179,14 +179,14 @@ export function trainBpe(wordCounts: ReadonlyMap<string, number>, opts: BpeTrain
     }
     if (symbols.length < 2) continue;
     words.push(symbols);
-    wordCounts_.push(count);
+    wordWeights.push(count);
   }
 
   const pairCounts = new Map<number, number>();
   const pairWords = new Map<number, Set<number>>();
   const addPairs = (w: number, sign: 1 | -1, touched?: Set<number>): void => {
     const symbols = words[w];
-    const c = wordCounts_[w] * sign;
+    const c = wordWeights[w] * sign;
     for (let i = 0; i + 1 < symbols.length; i++) {
       const key = pairKey(symbols[i], symbols[i + 1]);
       pairCounts.set(key, (pairCounts.get(key) ?? 0) + c);

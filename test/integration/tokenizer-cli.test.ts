@@ -2,6 +2,7 @@
  * `swarmtune tokenizer train` as a user runs it: a real process, real files, exit codes.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,19 +19,18 @@ function swarmtune(args: string[]) {
 }
 
 describe('swarmtune tokenizer train', () => {
-  it('writes a loadable tokenizer of the requested size, byte-identical on a second run', async () => {
+  // Byte-identical reruns are checked in-process (bpe-tokenizer-json.test.ts); each process start costs seconds here.
+  it('writes a loadable tokenizer of the requested size and prints a summary', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'swarmtune-tok-cli-'));
     const input = join(dir, 'corpus.txt');
     writeFileSync(input, readFileSync(join(ROOT, 'README.md'), 'utf8'));
-    const runs = ['a', 'b'].map((name) => {
-      const { code, stdout, stderr } = swarmtune(['tokenizer', 'train', '--input', input, '--vocab-size', '500', '--output', join(dir, name)]);
-      expect(code, stderr).toBe(0);
-      return JSON.parse(stdout.trim().split('\n').at(-1) as string) as { vocab_size: number; tokenizer_json_sha256: string };
-    });
-    expect(runs[0].vocab_size).toBe(500);
-    expect(runs[1].tokenizer_json_sha256).toBe(runs[0].tokenizer_json_sha256);
-    expect(readFileSync(join(dir, 'b', 'tokenizer.json'))).toEqual(readFileSync(join(dir, 'a', 'tokenizer.json')));
-    const tokenizer = await loadBpeTokenizerDir(join(dir, 'a'));
+    const { code, stdout, stderr } = swarmtune(['tokenizer', 'train', '--input', input, '--vocab-size', '500', '--output', join(dir, 'tok')]);
+    expect(code, stderr).toBe(0);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { vocab_size: number; tokenizer_json_sha256: string };
+    expect(summary.vocab_size).toBe(500);
+    expect(summary.tokenizer_json_sha256).toBe(createHash('sha256').update(readFileSync(join(dir, 'tok', 'tokenizer.json'))).digest('hex'));
+    const tokenizer = await loadBpeTokenizerDir(join(dir, 'tok'));
+    expect(tokenizer.vocabSize).toBe(500);
     expect(tokenizer.decode(tokenizer.encode('swarmtune: 日本 🙂'))).toBe('swarmtune: 日本 🙂');
   });
 

@@ -87,6 +87,15 @@ describe('PEFT adapter q/k row layout', () => {
       }),
     );
   });
+  it('target_modules that are not LLaMA linear layers are refused by name', async () => {
+    const dir = join(tmp, 'bad-targets');
+    await cp(ADAPTER_DIR, dir, { recursive: true });
+    const path = join(dir, 'adapter_config.json');
+    const json = JSON.parse(await readFile(path, 'utf8'));
+    json.target_modules = ['q_proj', 'lm_head'];
+    await writeFile(path, JSON.stringify(json));
+    await expect(loadPeftAdapter(dir, config)).rejects.toThrow(`${path}: target_modules ["lm_head"] are not LLaMA linear layers`);
+  });
 });
 
 describe('exportHf', () => {

@@ -223,6 +223,10 @@ describe('fine-tuning methods beside LoRA', () => {
         return { batchSize: 1, seqLen, inputIds: ids, attentionMask: mask, labels };
       };
       expect(model.evaluate(one(6)).lossSum).toBeCloseTo(model.evaluate(one(4)).lossSum, 4);
+      // Next-token logits see the virtual tokens too, whatever the head.
+      const logits = model.nextTokenLogits([1, 5, 9]);
+      expect(logits).toHaveLength(config.vocabSize);
+      expect(logits.every(Number.isFinite)).toBe(true);
       model.dispose();
       plain.dispose();
     }
