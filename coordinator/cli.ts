@@ -70,7 +70,16 @@ function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => v
       );
     } else if (record.event === 'eval') {
       const r = record as Record<string, number>;
-      const when = r.round !== undefined ? (r.round === 0 ? 'before training' : `round ${r.round}`) : r.step === 0 ? 'before training' : `epoch ${r.epoch}`;
+      const when =
+        r.round !== undefined
+          ? r.round === 0
+            ? 'before training'
+            : `round ${r.round}`
+          : r.step === 0
+            ? 'before training'
+            : Number.isInteger(r.epoch)
+              ? `epoch ${r.epoch}`
+              : `step ${r.step}`;
       console.error(`${when}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
     } else if (record.event === 'federated_eval') {
       const r = record as Record<string, number>;

@@ -18,6 +18,8 @@ export interface MetricsRecord {
  * everything logged so far) and hands each record to an optional listener (the console reporter).
  */
 export class MetricsLog {
+  private readonly listeners: ((record: MetricsRecord & { time: string }) => void)[] = [];
+
   constructor(
     readonly path: string,
     private readonly listener?: (record: MetricsRecord & { time: string }) => void,
@@ -30,5 +32,15 @@ export class MetricsLog {
     const stamped = { time: new Date().toISOString(), ...record };
     appendFileSync(this.path, `${JSON.stringify(stamped)}\n`);
     this.listener?.(stamped);
+    for (const listener of this.listeners) listener(stamped);
+  }
+
+  /** Adds a listener of every record written from now on (the dashboard); returns the function that removes it. */
+  addListener(listener: (record: MetricsRecord & { time: string }) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 }

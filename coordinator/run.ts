@@ -5,7 +5,9 @@ import { resolveOutputDir, toCodecPolicy, toPeftSpec } from '../shared/config.js
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
 import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '../shared/data/index.js';
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
-import { loadLlamaGguf, type LoadedModel } from '../shared/model/load-gguf.js';
+import type { LoadedModel } from '../shared/model/load-gguf.js';
+import { isHfModelDir } from '../shared/model/load-hf.js';
+import { loadModel } from '../shared/model/load-model.js';
 import { initTrainableValues, trainableManifest, validateModelSpec } from '../shared/model/trainable.js';
 import type { BatchStats, ModelSpec } from '../shared/model/types.js';
 import type { TensorSpec } from '../shared/tensors.js';
@@ -33,6 +35,7 @@ import { redactSecrets } from '../shared/config/redact.js';
 import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
 import { BestModelTracker, exportBestAdapter, type BestCheckpoint } from './best-model.js';
 import { isStepEval } from '../shared/config/trainer-semantics.js';
+import { createLiveDashboard, dashboardUrlOf } from './dashboard/live-dashboard.js';
 
 /** Hooks into a run, for the CLI (start local workers once listening) and for tests. */
 export interface RunHooks {
@@ -137,14 +140,19 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   });
 
   const metrics = new MetricsLog(join(outputDir, 'metrics.jsonl'), hooks.onMetrics);
+  // The dashboard page (coordinator/dashboard/), served beside /metrics: every record, and the worker table.
+  const dashboard = createLiveDashboard({ run: { outputDir, mode: config.mode, workers: config.workers }, liveWorkers: () => registry.all() });
+  metrics.addListener((record) => dashboard.onRecord(record));
   // Workers that lack the model file fetch it from here (worker/blob-fetch.ts).
   const blobs = new BlobServer();
-  await blobs.serveBlob(loaded.sha256, loaded.path);
+  // An HF directory is not one blob: workers read it from the same path (local) or their own --model copy.
+  const modelFormat = isHfModelDir(loaded.path) ? 'hf' : 'gguf';
+  if (modelFormat === 'gguf') await blobs.serveBlob(loaded.sha256, loaded.path);
   const workerAdamW = workerAdamWSettings(config, manifest, totalSteps);
   const registry = new WorkerRegistry({
     blobs,
     runId,
-    model: { path: loaded.path, sha256: loaded.sha256, format: 'gguf' },
+    model: { path: loaded.path, sha256: loaded.sha256, format: modelFormat },
     modelSpec,
     manifest,
     quarantineStrikes: config.quarantine_strikes,
@@ -200,14 +208,16 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       },
     }),
     tls: security.tls,
-    onHttpRequest: prometheus.handleHttpRequest,
+    onHttpRequest: (req, res) => prometheus.handleHttpRequest(req, res) || dashboard.handleHttpRequest(req, res),
     onConnection: (connection) => {
       prometheus.watchConnection(connection);
       void registry.admit(connection);
+      dashboard.watchConnection(connection);
     },
   });
   try {
     log(`coordinator listening on ${server.url}; waiting for ${config.workers} worker(s)`);
+    log(`dashboard: ${dashboardUrlOf(server.url)}`);
     await hooks.onListening?.(server.url);
     await registry.waitForReady(config.workers, config.join_timeout_ms);
     if (shardPlans) {
@@ -255,7 +265,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart) });
     }
     const stepLosses: number[] = [];
-    const emptyWindow = { loss: 0, steps: 0, samples: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
+    const emptyWindow = { loss: 0, steps: 0, samples: 0, tokens: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
     let window = emptyWindow;
     let lastEval: BatchStats | undefined;
     let lastEvalStep = -1;
@@ -298,6 +308,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
           loss: window.loss + report.loss,
           steps: window.steps + 1,
           samples: window.samples + report.stats.numSamples,
+          tokens: window.tokens + report.stats.numTokens,
           ms: window.ms + report.wallMs,
           paramBytes: window.paramBytes + report.paramBytes,
           gradBytes: window.gradBytes + report.gradBytes,
@@ -312,6 +323,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
             learning_rate: report.learningRate,
             grad_norm: report.gradNorm,
             samples_per_s: (window.samples / window.ms) * 1000,
+            tokens_per_s: (window.tokens / window.ms) * 1000,
             param_bytes_per_step: window.paramBytes / window.steps,
             grad_bytes_per_step: window.gradBytes / window.steps,
             workers: report.numWorkers,
@@ -334,6 +346,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     await registry.stopAll(`run failed: ${(err as Error).message}`);
     throw err;
   } finally {
+    dashboard.close();
     await server.close();
     await blobs.close();
   }
@@ -403,7 +416,7 @@ function secondMomentFreezeStep(config: RunConfig, manifest: PreparedRun['manife
 
 /** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */
 export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
-  const loaded = await loadLlamaGguf(config.model);
+  const loaded = await loadModel(config.model);
   const data = await prepareRunData(config, loaded.tokenizer);
   const modelSpec: ModelSpec = {
     task: config.task,

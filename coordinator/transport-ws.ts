@@ -61,6 +61,8 @@ export type ServerConnection = Transport &
     readonly remoteAddress: string;
     /** The credential it authenticated with (`AuthVerdict.identity`); absent without authentication. */
     readonly authIdentity?: string;
+    /** Bytes read from and written to the socket so far (HTTP upgrade, framing and TLS included): the dashboard's table. */
+    readonly wireBytes: () => { readonly inBytes: number; readonly outBytes: number };
   };
 
 /** Options of {@link startWsServer}. */
@@ -239,7 +241,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       transports.delete(ws);
     });
     try {
-      options.onConnection(Object.assign(transport, { remoteAddress, setBusyCheck: heartbeat.setBusyCheck }, authIdentity === undefined ? {} : { authIdentity }));
+      options.onConnection(Object.assign(transport, { remoteAddress, setBusyCheck: heartbeat.setBusyCheck, wireBytes: () => ({ inBytes: req.socket.bytesRead, outBytes: req.socket.bytesWritten }) }, authIdentity === undefined ? {} : { authIdentity }));
     } catch (err) {
       transport.close(CloseCode.INTERNAL, `coordinator failed to accept the connection: ${(err as Error).message}`);
     }

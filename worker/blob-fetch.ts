@@ -13,6 +13,7 @@ import { makeMessage } from '../shared/protocol/build.js';
 import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES } from '../shared/protocol/chunking.js';
 import type { Message, ModelRef } from '../shared/protocol/messages.js';
 import { MsgKind } from '../shared/protocol/messages.js';
+import { isHfModelDir } from '../shared/model/load-hf.js';
 import type { Transport } from '../shared/transport.js';
 
 /** Default cache folder of a worker: `~/.cache/swarmtune` (blobs go to its `blobs/` subfolder). */
@@ -168,6 +169,11 @@ export async function obtainModelFile(ref: ModelRef, options: ObtainModelOptions
   if (options.overridePath !== undefined) return { path: resolve(options.overridePath), source: 'override' };
   const log = options.log ?? (() => undefined);
   const announced = resolve(ref.path);
+  if (ref.format === 'hf') {
+    // Directories are not shipped; the sha256 of what is there is checked when it is loaded.
+    if (isHfModelDir(announced)) return { path: announced, source: 'announced' };
+    throw new InputFileError(ErrorCode.MODEL_FILE, `the run's model is the Hugging Face directory ${ref.path}, which is not on this machine: copy it here and pass --model DIR`);
+  }
   if (await isFile(announced)) {
     const actual = await sha256OfFile(announced);
     if (actual === ref.sha256) return { path: announced, source: 'announced' };

@@ -5,7 +5,7 @@ import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
 import type { Transport, TransportCloseEvent } from '../shared/transport.js';
 import { ErrorCode, OrchestratorError, RemoteError, TimeoutError } from '../shared/errors.js';
-import { loadLlamaGguf } from '../shared/model/load-gguf.js';
+import { loadModel } from '../shared/model/load-model.js';
 import { TaskModel } from '../shared/model/task-model.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { toCodecPolicy } from '../shared/config.js';
@@ -95,7 +95,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
         channel: { send: (msg) => transport.send(msg), receive: (timeoutMs) => inbox.next(timeoutMs) },
         log,
       });
-      const loaded = await loadLlamaGguf(modelPath);
+      const loaded = await loadModel(modelPath);
       if (loaded.sha256 !== welcome.model.sha256) {
         throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
       }

@@ -122,9 +122,10 @@ export interface Hello extends FrameBase {
 /** Where the base model lives; the worker loads it from its own disk and checks the hash. */
 export interface ModelRef {
   readonly path: string;
-  /** Lower-case hex SHA-256 of the model file. */
+  /** Lower-case hex SHA-256 of the model file (of an HF directory: as `loadHfModel` computes it). */
   readonly sha256: string;
-  readonly format: 'gguf';
+  /** `hf`: a Hugging Face model directory, never shipped (every worker needs its own copy at `path` or `--model`). */
+  readonly format: 'gguf' | 'hf';
 }
 
 /** coordinator → worker: reply to `hello`. */

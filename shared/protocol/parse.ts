@@ -139,7 +139,7 @@ const schemas = {
     replyTo: id,
     runId: id,
     workerId: id,
-    model: z.object({ path: str, sha256: str, format: z.literal('gguf') }),
+    model: z.object({ path: str, sha256: str, format: z.enum(['gguf', 'hf']) }),
     modelSpec,
     manifest: z.array(tensorSpec),
     settings: z.record(z.string(), z.unknown()),

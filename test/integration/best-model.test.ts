@@ -17,13 +17,19 @@ import { dpConfig, makeDpFixture, type DpFixture } from '../helpers/dp-fixture.j
 let fixture: DpFixture;
 let backend: BackendReport;
 
-async function run(config: RunConfig): Promise<RunResult> {
+class Killed extends Error {}
+
+/** Runs `config` with 2 in-process workers; `killAtStep` makes the run die right after logging that step. */
+async function run(config: RunConfig, killAtStep?: number): Promise<RunResult> {
   const sessions: Promise<unknown>[] = [];
   try {
     return await runCoordinator(config, {
       log: () => undefined,
       onListening: (url) => {
         for (let i = 0; i < 2; i++) sessions.push(connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined })));
+      },
+      onMetrics: (record) => {
+        if (record.event === 'train' && record.step === killAtStep) throw new Killed(`killed after step ${killAtStep}`);
       },
     });
   } finally {
@@ -40,24 +46,28 @@ beforeAll(async () => {
   backend = await selectBackend('auto');
 }, 60_000);
 
+// 36 training examples, global batch 6: 6 steps an epoch, 12 in all; an evaluation and a save every 2 steps.
+// greater_is_better: true on the loss ranks the worst checkpoint first: an early one, not the last (whose adapter is
+// what a run without load_best_model_at_end exports), so the copy is visible.
+function bestConfig(outputDir: string, overrides: Record<string, unknown> = {}): RunConfig {
+  return compileConfig({
+    ...dpConfig(fixture, 2, { max_steps: -1, num_train_epochs: 2, output_dir: outputDir, learning_rate: 5e-2 }),
+    eval_strategy: 'steps',
+    eval_steps: 2,
+    save_strategy: 'steps',
+    save_steps: 2,
+    save_total_limit: 1,
+    load_best_model_at_end: true,
+    metric_for_best_model: 'loss',
+    greater_is_better: true,
+    ...overrides,
+  });
+}
+
 describe('load_best_model_at_end (data-parallel)', () => {
   it('evaluates every eval_steps, exports the best checkpoint by the metric and direction asked, and keeps it from pruning', { timeout: 60_000 }, async () => {
     const outputDir = join(fixture.dir, 'best-loss-greater');
-    // 36 training examples, global batch 6: 6 steps an epoch, 12 in all; an evaluation and a save every 2 steps.
-    // greater_is_better: true on the loss ranks the worst checkpoint first: an early one, not the last (whose
-    // adapter is what a run without load_best_model_at_end exports), so the copy is visible.
-    const config = compileConfig({
-      ...dpConfig(fixture, 2, { max_steps: -1, num_train_epochs: 2, output_dir: outputDir, learning_rate: 5e-2 }),
-      eval_strategy: 'steps',
-      eval_steps: 2,
-      save_strategy: 'steps',
-      save_steps: 2,
-      save_total_limit: 1,
-      load_best_model_at_end: true,
-      metric_for_best_model: 'loss',
-      greater_is_better: true,
-    });
-    const result = await run(config);
+    const result = await run(bestConfig(outputDir));
     expect(result.steps).toBe(12);
 
     const evals = (await jsonl(join(outputDir, 'metrics.jsonl'))).filter((r) => r.event === 'eval');
@@ -85,6 +95,22 @@ describe('load_best_model_at_end (data-parallel)', () => {
     const exported = await readFile(join(outputDir, 'adapter', 'adapter_model.safetensors'));
     expect(exported.equals(await readFile(join(bestDir, 'adapter_model.safetensors')))).toBe(true);
     expect(exported.equals(await readFile(join(outputDir, 'checkpoint-12', 'adapter_model.safetensors')))).toBe(false);
+  });
+
+  it('S13: a run killed after the best checkpoint and resumed still exports that checkpoint, as the uninterrupted run does', { timeout: 60_000 }, async () => {
+    const reference = join(fixture.dir, 'best-reference');
+    await run(bestConfig(reference));
+    const referenceState = JSON.parse(await readFile(join(reference, 'trainer_state.json'), 'utf8')) as Record<string, unknown>;
+
+    const outputDir = join(fixture.dir, 'best-killed');
+    await expect(run(bestConfig(outputDir), 7)).rejects.toThrow(Killed);
+    await run(bestConfig(outputDir, { resume_from_checkpoint: true }));
+    const state = JSON.parse(await readFile(join(outputDir, 'trainer_state.json'), 'utf8')) as Record<string, unknown>;
+    expect(state.best_metric).toBe(referenceState.best_metric);
+    expect(state.best_global_step).toBe(referenceState.best_global_step);
+    expect((state.log_history as { step: number }[]).map((e) => e.step)).toEqual([2, 4, 6, 8, 10, 12]);
+    const exported = await readFile(join(outputDir, 'adapter', 'adapter_model.safetensors'));
+    expect(exported.equals(await readFile(join(reference, 'adapter', 'adapter_model.safetensors')))).toBe(true);
   });
 
   it('eval_strategy: no evaluates only once, at the end, and writes no best checkpoint', { timeout: 60_000 }, async () => {
