@@ -10,6 +10,7 @@ import { authSettingsOf, localWorkerAccess } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
 import { registerTokenizerCommand } from './tokenizer-cli.js';
 import { registerConfigCommand, configYaml } from './config-cli.js';
+import { registerDashboardCommand } from './dashboard/dashboard-cli.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -212,6 +213,7 @@ Examples:
 
 registerTokenizerCommand(program);
 registerConfigCommand(program);
+registerDashboardCommand(program);
 
 try {
   await program.parseAsync(process.argv);

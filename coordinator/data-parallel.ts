@@ -1,4 +1,4 @@
-import type { Batch, BatchStats, Task } from '../shared/model/types.js';
+import type { Batch, BatchStats, RunTask } from '../shared/model/types.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { collateBatch, sequentialBatchIndices } from '../shared/data/index.js';
 import { MsgKind } from '../shared/protocol/messages.js';
@@ -19,7 +19,7 @@ import { isGateRejection } from './quarantine.js';
 
 /** What the synchronous data-parallel loop needs from the run. */
 export interface DataParallelOptions {
-  readonly task: Task;
+  readonly task: RunTask;
   readonly padId: number;
   readonly stepTimeoutMs: number;
   readonly onWorkerLoss: OnWorkerLoss;

@@ -5,16 +5,14 @@ import { resolveOutputDir, toCodecPolicy, toPeftSpec } from '../shared/config.js
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
 import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '../shared/data/index.js';
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
-import type { LoadedModel } from '../shared/model/load-gguf.js';
 import { isHfModelDir } from '../shared/model/load-hf.js';
-import { loadModel } from '../shared/model/load-model.js';
-import { initTrainableValues, trainableManifest, validateModelSpec } from '../shared/model/trainable.js';
-import type { BatchStats, ModelSpec } from '../shared/model/types.js';
+import { describeBaseModel, loadBaseModel, trainablePlanOf, type LoadedBaseModel } from '../shared/model/load-model.js';
+import { modelTaskOf, type BatchStats, type ModelSpec, type RunTask } from '../shared/model/types.js';
 import type { TensorSpec } from '../shared/tensors.js';
 import { writePeftAdapter } from '../shared/formats/peft-adapter.js';
 import { resolveWarmupSteps } from '../shared/optimizers/index.js';
 import { newRunId } from '../shared/ids.js';
-import { errorCodeOf } from '../shared/errors.js';
+import { ConfigError, ErrorCode, errorCodeOf } from '../shared/errors.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { DataParallelTrainer } from './data-parallel.js';
 import { shardPlansOf, trainFederated } from './federated/run-federated.js';
@@ -61,13 +59,15 @@ export interface RunResult {
 
 /** The prepared inputs of a run: model facts, tokenized data and the trainable manifest with initial values. */
 export interface PreparedRun {
-  readonly loaded: LoadedModel;
+  readonly loaded: LoadedBaseModel;
   readonly modelSpec: ModelSpec;
   readonly labels: string[];
   readonly train: TokenizedItem[];
   readonly eval: TokenizedItem[];
   /** The raw training examples behind `train`, same order (shard plans read labels and columns from them). */
   readonly rawTrain: readonly RawExample[];
+  /** The raw evaluation examples behind `eval`, same order (instruction runs compare greedy answers with them). */
+  readonly rawEval?: readonly RawExample[];
   /** Digest of the tokenized training set (see `digestItems`): clients that load data themselves check it. */
   readonly trainSha256: string;
   readonly manifest: TensorSpec[];
@@ -94,7 +94,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
 
   const prepared = await prepareRun(config);
   const { loaded, modelSpec, manifest } = prepared;
-  log(`model ${loaded.path}: ${loaded.config.nLayers} layers, width ${loaded.config.dim}, vocab ${loaded.config.vocabSize}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
+  log(`model ${loaded.path}: ${describeBaseModel(loaded)}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
   log(`data: ${prepared.train.length} training and ${prepared.eval.length} evaluation examples${prepared.labels.length ? `, labels ${prepared.labels.join('/')}` : ''}`);
 
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
@@ -262,7 +262,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
 
     if (config.eval_on_start && !resumePoint) {
       const atStart = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
-      metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart) });
+      metrics.write({ event: 'eval', step: 0, epoch: 0, ...evalFields(atStart, config.task) });
     }
     const stepLosses: number[] = [];
     const emptyWindow = { loss: 0, steps: 0, samples: 0, tokens: 0, ms: 0, paramBytes: 0, gradBytes: 0 };
@@ -276,7 +276,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     const evaluateAt = async (epoch: number) => {
       lastEval = await trainer.evaluate(prepared.eval, config.per_device_eval_batch_size);
       lastEvalStep = state.step;
-      const fields = evalFields(lastEval);
+      const fields = evalFields(lastEval, config.task);
       metrics.write({ event: 'eval', step: state.step, epoch, ...fields });
       bestModel.recordEval({ step: state.step, epoch, ...fields });
     };
@@ -373,9 +373,9 @@ async function finishRun(
   }
   const stepKey = config.mode === 'federated' ? 'round' : 'step';
   const bestFields = best ? { ...best.evalMetrics, best_metric: best.metric, best_model_checkpoint: best.checkpointDir, best_global_step: best.step } : {};
-  const results = { ...evalFields(finalEval), [stepKey]: steps, eval_samples: finalEval.numSamples, ...bestFields };
+  const results = { ...evalFields(finalEval, config.task), [stepKey]: steps, eval_samples: finalEval.numSamples, ...bestFields };
   await writeJson(join(outputDir, 'eval_results.json'), results);
-  metrics.write({ event: 'run_end', [stepKey]: steps, ...evalFields(finalEval) });
+  metrics.write({ event: 'run_end', [stepKey]: steps, ...evalFields(finalEval, config.task) });
   log(`done: ${steps} ${stepKey}s, eval_loss ${results.eval_loss.toFixed(4)}, eval_accuracy ${results.eval_accuracy.toFixed(4)}; outputs in ${outputDir}`);
   await registry.stopAll('training finished');
   return { outputDir, steps, evalLoss: results.eval_loss, evalAccuracy: results.eval_accuracy, params, stepLosses };
@@ -416,15 +416,19 @@ function secondMomentFreezeStep(config: RunConfig, manifest: PreparedRun['manife
 
 /** Loads the model and data, tokenizes, and builds the trainable manifest with its seeded initial values. */
 export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
-  const loaded = await loadModel(config.model);
+  if (config.task === 'instruction' && config.mode === 'federated' && config.data_delivery === 'ship') {
+    // Shipped examples carry ids and labels only, not where an instruction's prompt ends.
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'task: instruction with mode: federated needs data_delivery: local (shipped examples do not carry the prompt/response boundary)');
+  }
+  const loaded = await loadBaseModel(config.model);
   const data = await prepareRunData(config, loaded.tokenizer);
   const modelSpec: ModelSpec = {
-    task: config.task,
+    task: modelTaskOf(config.task),
     numLabels: Math.max(2, data.labels.length),
     pooling: config.pooling,
     peft: toPeftSpec(config.peft),
   };
-  validateModelSpec(modelSpec, loaded.config);
+  const plan = trainablePlanOf(loaded, modelSpec, config.seed, config.max_length);
   return {
     loaded,
     modelSpec,
@@ -432,9 +436,10 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     train: data.train,
     eval: data.eval,
     rawTrain: data.rawTrain,
+    rawEval: data.rawEval,
     trainSha256: data.trainSha256,
-    manifest: trainableManifest(loaded.config, modelSpec, loaded.weights),
-    initial: initTrainableValues(loaded.config, modelSpec, config.seed, loaded.weights),
+    manifest: plan.manifest,
+    initial: plan.initial,
   };
 }
 
@@ -442,8 +447,14 @@ async function saveAdapter(dir: string, state: TrainableState, prepared: Prepare
   await writePeftAdapter(dir, state.paramsFloat32(), state.manifest, { spec: prepared.modelSpec, baseModel: config.model, labels: prepared.labels, modelConfig: prepared.loaded.config });
 }
 
-function evalFields(stats: BatchStats): { eval_loss: number; eval_accuracy: number } {
-  return { eval_loss: stats.lossSum / stats.numLossItems, eval_accuracy: stats.numCorrect / stats.numLossItems };
+/**
+ * The evaluation record: loss and accuracy (classification: per sequence; causal-lm and instruction: per target
+ * token, instruction counting response tokens only), plus `perplexity` = exp(eval_loss) for the language-model tasks.
+ */
+function evalFields(stats: BatchStats, task: RunTask): { eval_loss: number; eval_accuracy: number; perplexity?: number } {
+  const evalLoss = stats.lossSum / stats.numLossItems;
+  const fields = { eval_loss: evalLoss, eval_accuracy: stats.numCorrect / stats.numLossItems };
+  return task === 'classification' ? fields : { ...fields, perplexity: Math.exp(evalLoss) };
 }
 
 function countParams(manifest: readonly { shape: readonly number[] }[]): number {

@@ -189,6 +189,29 @@ Examples:
   )
   .action(async (flags) => process.exit(await generateCommand(flags)));
 
+program
+  .command('eval')
+  .description('print held-out metrics (JSON) of a model, with or without an adapter, on the configured dataset and task')
+  .option('--model <path>', 'base model: a .gguf file or a Hugging Face directory (default: the config\'s model)')
+  .option('--adapter <dir>', 'adapter directory written by `swarmtune run` or by Python PEFT')
+  .option('--config <file>', 'run configuration (YAML/JSON): dataset, task, split, seed, max_length ...')
+  .option('--set <key=value>', 'configuration override (repeatable)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+  .option('--max-generate <n>', 'instruction: held-out prompts answered greedily for eval_exact_match', '100')
+  .option(...backendOption)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  swarmtune eval --adapter runs/20261127-053000/adapter                       # the default classification task
+  swarmtune eval --set task=causal-lm --set max_eval_samples=50                # held-out NLL and perplexity of the base
+  swarmtune eval --adapter runs/X/adapter --set task=instruction --set dataset=spam-instructions`,
+  )
+  .action(async (flags) => {
+    const { evalCommand } = await import('./eval-cli.js');
+    process.stdout.write(`${JSON.stringify(await evalCommand(flags, log))}\n`);
+    process.exit(ExitCode.OK);
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

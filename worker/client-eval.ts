@@ -2,7 +2,7 @@
  * Federated evaluation of one client: loss statistics of the global trainable values on the client's own
  * examples (its held-out indices, or whatever indices the coordinator names).
  */
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { BatchStats } from '../shared/model/types.js';
 import type { NamedTensors } from '../shared/tensors.js';
 import { collateBatch, sequentialBatchIndices } from '../shared/data/index.js';
@@ -12,7 +12,7 @@ import type { ClientShard, PaddingOptions } from './local-training.js';
 /** Inputs of {@link evaluateClient}. */
 export interface ClientEvalInput {
   /** The task model; its trainable tensors are overwritten with `global`. */
-  readonly model: TaskModel;
+  readonly model: TrainableModel;
   /** The global value of every manifest tensor. */
   readonly global: NamedTensors;
   readonly shard: ClientShard;

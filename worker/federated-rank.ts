@@ -7,7 +7,7 @@ import type { MessageBody, MessageOf, ClientData, ParamUpdate } from '../shared/
 import { MsgKind } from '../shared/protocol/messages.js';
 import { wireToBatch } from '../shared/protocol/batch.js';
 import { blobToFloat32, blobToInt32, float32Blob } from '../shared/codec.js';
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import { ErrorCode, OrchestratorError, ShapeError } from '../shared/errors.js';
 import { HeldParams } from './held-params.js';
@@ -30,7 +30,7 @@ export class FederatedRank {
   private residualVersion = 0;
 
   constructor(
-    private readonly model: TaskModel,
+    private readonly model: TrainableModel,
     private readonly localData: LocalRunData | undefined,
     padId: number,
   ) {

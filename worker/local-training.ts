@@ -11,7 +11,7 @@
  * Frozen tensors (FFA-LoRA freezes every `lora_A`) keep their global values, get no update, no decay, and are
  * absent from the delta. The same inputs give the same delta: shuffles and dropout come from `config.seed`.
  */
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { LocalTrainingConfig } from '../shared/protocol/messages.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import type { NamedTensors, TensorSpec } from '../shared/tensors.js';
@@ -63,7 +63,7 @@ export type LocalOptimizerState = { readonly kind: 'sgd'; readonly state: SgdSta
 /** Inputs of {@link trainLocally}. */
 export interface LocalTrainingInput {
   /** The task model; its trainable tensors are overwritten (the caller reloads what it needs next). */
-  readonly model: TaskModel;
+  readonly model: TrainableModel;
   /** The round's global value of every manifest tensor. */
   readonly global: NamedTensors;
   readonly shard: ClientShard;

@@ -1,12 +1,12 @@
 /**
- * What a worker keeps between sessions of one run: the loaded model (TaskModel over the base weights), its
+ * What a worker keeps between sessions of one run: the loaded model (a TrainableModel over the base weights), its
  * tokenizer and, for `data_delivery: local`, the tokenized dataset. A worker that lost its connection and rejoins
  * the same run (same run id, same model sha256, same model spec) skips reloading; anything else reloads.
  *
  * Ownership: a session {@link WorkerModelCache.take}s the entry (the cache then holds nothing) and
  * {@link WorkerModelCache.keep}s it back when the session ends, so a model is never disposed while in use.
  */
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { LoadedModel } from '../shared/model/load-gguf.js';
 import type { LocalRunData } from './federated-rank.js';
 
@@ -15,9 +15,9 @@ export interface CachedModel {
   readonly runId: string;
   /** sha256 of the base model file. */
   readonly sha256: string;
-  /** The run's model spec, as JSON (a different spec builds a different TaskModel). */
+  /** The run's model spec, as JSON (a different spec builds a different model). */
   readonly specJson: string;
-  readonly model: TaskModel;
+  readonly model: TrainableModel;
   readonly tokenizer: LoadedModel['tokenizer'];
   /** Where the model file was read from (for logs). */
   readonly modelPath: string;

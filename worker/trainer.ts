@@ -4,7 +4,7 @@ import { wireToBatch } from '../shared/protocol/batch.js';
 import { ErrorFeedback, encodeTensor, isLossy, resolveCodec, type CodecPolicy } from '../shared/codecs/index.js';
 import { FP32_POLICY } from '../shared/codecs/index.js';
 import type { NamedTensors } from '../shared/tensors.js';
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { TensorBlob } from '../shared/protocol/messages.js';
 import { HeldParams } from './held-params.js';
 import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOptions } from './topk-gradients.js';
@@ -38,7 +38,7 @@ export class DataParallelRank {
    *   θ_new − θ (worker/local-adamw-updates.ts), encoded and error-fed like a gradient. @default undefined (gradients)
    */
   constructor(
-    private readonly model: TaskModel,
+    private readonly model: TrainableModel,
     private readonly gradsPolicy: CodecPolicy = FP32_POLICY,
     private readonly useErrorFeedback = true,
     topkOptions: Omit<TopkGradientOptions, 'errorFeedback'> = DEFAULT_TOPK_GRADIENT_OPTIONS,

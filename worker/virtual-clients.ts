@@ -11,7 +11,7 @@
  * - no random-number state: shuffles and dropout come from the round's per-client `config.seed`, so a client gives
  *   the same update wherever the coordinator schedules it and whatever was evicted.
  */
-import type { TaskModel } from '../shared/model/task-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import type { BatchStats } from '../shared/model/types.js';
 import type { TokenizedItem } from '../shared/data/types.js';
 import type { NamedTensors } from '../shared/tensors.js';
@@ -28,7 +28,7 @@ export const DEFAULT_MAX_OPTIMIZER_STATE_BYTES = 256 * 1024 * 1024;
 /** Options of {@link VirtualClientHost}. */
 export interface VirtualClientHostOptions {
   /** The shared task model (its base is shared by construction; its trainable tensors are reused by every client). */
-  readonly model: TaskModel;
+  readonly model: TrainableModel;
   /** The training examples this process holds; clients' train indices point into it. */
   readonly dataset: readonly TokenizedItem[];
   /** The held-out examples clients' eval indices point into. @default `dataset` */

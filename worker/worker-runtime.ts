@@ -5,8 +5,9 @@ import { MsgKind, PROTOCOL_VERSION } from '../shared/protocol/messages.js';
 import { makeErrorFrame, makeMessage } from '../shared/protocol/build.js';
 import type { Transport, TransportCloseEvent } from '../shared/transport.js';
 import { ErrorCode, OrchestratorError, RemoteError, TimeoutError } from '../shared/errors.js';
-import { loadModel } from '../shared/model/load-model.js';
-import { TaskModel } from '../shared/model/task-model.js';
+import { loadBaseModel } from '../shared/model/load-model.js';
+import { buildTrainableModel } from '../shared/model/build-trainable-model.js';
+import type { TrainableModel } from '../shared/model/trainable-model.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { toCodecPolicy } from '../shared/config.js';
 import type { BackendReport } from './backend.js';
@@ -80,7 +81,7 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
 
   options.onWelcome?.({ workerId: welcome.workerId, runId: welcome.runId });
   let rank: Rank;
-  let model: TaskModel | undefined;
+  let model: TrainableModel | undefined;
   let kept: CachedModel | undefined;
   try {
     const started = performance.now();
@@ -95,11 +96,11 @@ export async function runWorkerSession(options: WorkerRuntimeOptions): Promise<W
         channel: { send: (msg) => transport.send(msg), receive: (timeoutMs) => inbox.next(timeoutMs) },
         log,
       });
-      const loaded = await loadModel(modelPath);
+      const loaded = await loadBaseModel(modelPath);
       if (loaded.sha256 !== welcome.model.sha256) {
         throw new OrchestratorError(ErrorCode.MODEL_MISMATCH, `model ${modelPath} has sha256 ${loaded.sha256}, the run uses ${welcome.model.sha256}`);
       }
-      model = TaskModel.create(loaded.config, loaded.weights, welcome.modelSpec);
+      model = buildTrainableModel(loaded, welcome.modelSpec);
       kept = { runId: welcome.runId, sha256: loaded.sha256, specJson: JSON.stringify(welcome.modelSpec), model, tokenizer: loaded.tokenizer, modelPath };
     }
     const { tokenizer, modelPath } = kept;

@@ -47,7 +47,10 @@ export function createLiveDashboard(options: LiveDashboardOptions): LiveDashboar
   };
 }
 
-/** The page's address on a coordinator whose WebSocket URL is `wsUrl` (`ws://h:p` → `http://h:p/`). */
+/**
+ * The page's address on a coordinator whose WebSocket URL is `wsUrl` (`ws://h:p` → `http://h:p/`). A wildcard
+ * host (`0.0.0.0`, `[::]`) becomes `127.0.0.1`, which a browser on the same machine can open (browsers refuse 0.0.0.0).
+ */
 export function dashboardUrlOf(wsUrl: string): string {
-  return `${wsUrl.replace(/^ws(s?):\/\//, 'http$1://')}/`;
+  return `${wsUrl.replace(/^ws(s?):\/\//, 'http$1://').replace(/\/\/(0\.0\.0\.0|\[::\])(?=:)/, '//127.0.0.1')}/`;
 }

@@ -13,7 +13,7 @@ import { float32Blob, validateTensors } from '../../shared/codec.js';
 import { ParamSync, type IsLossless, type ParamUpdate, type TensorEncoder } from '../../shared/param-sync.js';
 import type { NamedTensors, TensorSpec } from '../../shared/tensors.js';
 import { ErrorCode, OrchestratorError, TimeoutError, WorkerLostError, errorCodeOf } from '../../shared/errors.js';
-import type { BatchStats, Task } from '../../shared/model/types.js';
+import type { BatchStats, RunTask } from '../../shared/model/types.js';
 import { collateBatch, mixSeeds, sequentialBatchIndices } from '../../shared/data/index.js';
 import { batchToWire } from '../../shared/protocol/batch.js';
 import { addStats, EMPTY_STATS } from '../aggregation.js';
@@ -376,7 +376,7 @@ export class FederatedTrainer {
    * worker that fails hands its remaining batches to the others.
    * @throws OrchestratorError E_NO_WORKERS when every worker failed
    */
-  async evaluateCentrally(examples: readonly TokenizedItem[], batchSize: number, padId: number, task: Task): Promise<BatchStats> {
+  async evaluateCentrally(examples: readonly TokenizedItem[], batchSize: number, padId: number, task: RunTask): Promise<BatchStats> {
     const global = this.globalFloat32();
     const pending = sequentialBatchIndices(examples.length, batchSize);
     const failed = new Set<WorkerSession>();

@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdapterNonLinearity, LoraTarget, PeftMethod, Pooling, Task } from '../model/types.js';
+import type { AdapterNonLinearity, LoraTarget, PeftMethod, Pooling, RunTask } from '../model/types.js';
 
 /** Absolute path of the repository root (the folder holding package.json), with no trailing separator. */
 export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]+$/, '');
@@ -149,8 +149,16 @@ export interface RunConfig {
   readonly text_column: string;
   /** Column holding the class label (classification only; values are read as strings). @default 'label' */
   readonly label_column: string;
-  /** What to train: a sequence classifier, or next-token prediction. @default 'classification' */
-  readonly task: Task;
+  /**
+   * What to train: a sequence classifier, next-token prediction, or `instruction` (instruction / input / output
+   * records through `prompt_template`, loss on the response tokens only). @default 'classification'
+   */
+  readonly task: RunTask;
+  /**
+   * Instruction tuning: the prompt template, `{instruction}`, `{input}` and a final `{output}`; null = Stanford
+   * Alpaca's (its no-input variant for records with an empty input). @default null
+   */
+  readonly prompt_template: string | null;
   /** Maximum tokens per sequence, BOS/EOS included. Integer >= 2. @default 128 */
   readonly max_length: number;
   /** Cap on training examples after the train/eval split and shuffle; -1 = no cap. @default 1000 */
@@ -414,6 +422,7 @@ export const DEFAULTS: RunConfig = deepFreeze({
   text_column: 'text',
   label_column: 'label',
   task: 'classification',
+  prompt_template: null,
   max_length: 128,
   max_train_samples: 1000,
   max_eval_samples: 300,

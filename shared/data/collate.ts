@@ -2,7 +2,7 @@
  * Tokenized items to the padded {@link Batch} the model consumes.
  */
 import { ErrorCode, ShapeError } from '../errors.js';
-import type { Batch, Task } from '../model/types.js';
+import type { Batch, RunTask } from '../model/types.js';
 import type { TokenizedItem } from './types.js';
 
 /** Label value that the loss ignores (PyTorch's `ignore_index`). */
@@ -10,7 +10,7 @@ export const IGNORE_INDEX = -100;
 
 /** Options of {@link collateBatch}. */
 export interface CollateOptions {
-  readonly task: Task;
+  readonly task: RunTask;
   /** Id written at padded positions (masked out, so any valid id works). */
   readonly padId: number;
   /**
@@ -26,7 +26,8 @@ export interface CollateOptions {
  * - `inputIds[b, t]`: the item's ids, then `padId`.
  * - `attentionMask[b, t]`: 1 on real tokens, 0 on padding.
  * - `labels`: classification → `[batchSize]` class ids; causal-lm → `[batchSize * seqLen]` next-token targets,
- *   `labels[b, t] = ids[t + 1]`, and {@link IGNORE_INDEX} at each item's last real position and on padding.
+ *   `labels[b, t] = ids[t + 1]`, and {@link IGNORE_INDEX} at each item's last real position and on padding, and at
+ *   `t < promptLength - 1` for an item with a `promptLength` (instruction tuning: loss on the response only).
  *
  * @throws ShapeError E_TENSOR_SHAPE for no items, an empty item, an item longer than a fixed `seqLen`, a classification
  *   item without a label, or a `seqLen` that is not an integer >= 1.
@@ -61,6 +62,8 @@ export function collateBatch(items: readonly TokenizedItem[], options: CollateOp
       labels[b] = item.label;
     } else {
       labels.set(item.ids.subarray(1), row);
+      // Instruction items: no loss on predicting prompt tokens, only on the response (labels[t] targets ids[t + 1]).
+      if (item.promptLength !== undefined) labels.fill(IGNORE_INDEX, row, row + Math.min(item.promptLength, item.ids.length) - 1);
     }
   });
   return { batchSize, seqLen, inputIds, attentionMask, labels };

@@ -27,6 +27,9 @@ import type { LoadOptions, RawExample } from './types.js';
 export async function loadExamples(spec: string, options: LoadOptions): Promise<RawExample[]> {
   const parsed = parseDatasetSpec(spec, options.baseDir);
   if (parsed.kind === 'builtin') {
+    if (parsed.name === 'spam-instructions') {
+      throw new InputFileError(ErrorCode.DATASET, `dataset "spam-instructions" holds instruction records: it needs task: instruction (task is ${options.task})`);
+    }
     const corpus = await loadSpamAssassin();
     return corpus.map(({ text, label }) => (options.task === 'classification' ? { text, label } : { text }));
   }

@@ -4,6 +4,7 @@
  */
 import type { RunConfig } from '../config/run-config.js';
 import { labelSet } from './labels.js';
+import { loadInstructionExamples } from './instruction-load.js';
 import { loadExamples } from './load.js';
 import { seededShuffle, splitTrainEval, takeFirst } from './split.js';
 import type { RawExample } from './types.js';
@@ -12,7 +13,8 @@ import type { RawExample } from './types.js';
 export type DataConfig = Pick<
   RunConfig,
   'dataset' | 'eval_dataset' | 'eval_split_size' | 'task' | 'text_column' | 'label_column' | 'max_train_samples' | 'max_eval_samples' | 'seed'
->;
+> &
+  Partial<Pick<RunConfig, 'prompt_template'>>;
 
 /** The examples of a run. */
 export interface TrainEvalExamples {
@@ -40,7 +42,10 @@ export interface TrainEvalExamples {
  */
 export async function loadTrainEval(config: DataConfig, options: { baseDir?: string } = {}): Promise<TrainEvalExamples> {
   const loadOptions = { task: config.task, textColumn: config.text_column, labelColumn: config.label_column, baseDir: options.baseDir };
-  const all = await loadExamples(config.dataset, loadOptions);
+  // Instruction records are rendered through the template here: every later stage sees a prompt and a response.
+  const load = (spec: string): Promise<RawExample[]> =>
+    config.task === 'instruction' ? loadInstructionExamples(spec, config.prompt_template ?? null, options.baseDir) : loadExamples(spec, loadOptions);
+  const all = await load(config.dataset);
   let train: RawExample[];
   let evaluation: RawExample[];
   let labels: string[];
@@ -48,7 +53,7 @@ export async function loadTrainEval(config: DataConfig, options: { baseDir?: str
     ({ train, eval: evaluation } = splitTrainEval(all, { seed: config.seed, evalSize: config.eval_split_size }));
     labels = labelSet(all);
   } else {
-    const evalAll = await loadExamples(config.eval_dataset, loadOptions);
+    const evalAll = await load(config.eval_dataset);
     train = seededShuffle(all, config.seed);
     evaluation = seededShuffle(evalAll, config.seed);
     labels = labelSet([...all, ...evalAll]);

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RunConfig } from '../config/run-config.js';
+import { tokenizeForInstruction } from './instruction-tokenize.js';
 import { loadTrainEval, type DataConfig } from './prepare.js';
 import { tokenizeForCausalLm, tokenizeForClassification, type DataTokenizer } from './tokenize.js';
 import type { RawExample, TokenizedItem } from './types.js';
@@ -27,11 +28,14 @@ export const RUN_DATA_KEYS = [
   'max_eval_samples',
   'seed',
   'max_length',
+  'prompt_template',
 ] as const satisfies readonly (keyof RunDataConfig)[];
 
 /** A run's examples, raw and tokenized, with the digest of the tokenized training set. */
 export interface RunData {
   readonly rawTrain: readonly RawExample[];
+  /** The evaluation examples as loaded (instruction: rendered prompt and reference response), in `eval` order. */
+  readonly rawEval: readonly RawExample[];
   readonly train: TokenizedItem[];
   readonly eval: TokenizedItem[];
   /** Classification label set (sorted); empty for causal-lm. */
@@ -50,7 +54,9 @@ export async function prepareRunData(config: RunDataConfig, tokenizer: DataToken
   const tokenizeChunk = (examples: readonly RawExample[]): TokenizedItem[] =>
     config.task === 'classification'
       ? tokenizeForClassification(examples, tokenizer, { maxLength: config.max_length, labels: data.labels })
-      : tokenizeForCausalLm(examples, tokenizer, { maxLength: config.max_length });
+      : config.task === 'instruction'
+        ? tokenizeForInstruction(examples, tokenizer, { maxLength: config.max_length })
+        : tokenizeForCausalLm(examples, tokenizer, { maxLength: config.max_length });
   // In chunks with a turn of the event loop between them: a worker tokenizing thousands of examples must still
   // answer the coordinator's pings.
   const tokenize = async (examples: readonly RawExample[]): Promise<TokenizedItem[]> => {
@@ -62,7 +68,7 @@ export async function prepareRunData(config: RunDataConfig, tokenizer: DataToken
     return items;
   };
   const train = await tokenize(data.train);
-  return { rawTrain: data.train, train, eval: await tokenize(data.eval), labels: data.labels, trainSha256: digestItems(train) };
+  return { rawTrain: data.train, rawEval: data.eval, train, eval: await tokenize(data.eval), labels: data.labels, trainSha256: digestItems(train) };
 }
 
 /** SHA-256 over items' ids and labels, in order (lower-case hex). */
@@ -74,6 +80,8 @@ export function digestItems(items: readonly TokenizedItem[]): string {
     header[1] = item.label ?? -1;
     hash.update(new Uint8Array(header.buffer));
     hash.update(new Uint8Array(item.ids.buffer, item.ids.byteOffset, item.ids.byteLength));
+    // Only instruction items carry it, so the digests of other tasks (kept in checkpoints) do not change.
+    if (item.promptLength !== undefined) hash.update(new Uint8Array(Int32Array.of(item.promptLength).buffer));
   }
   return hash.digest('hex');
 }

@@ -1,7 +1,7 @@
 /**
  * Dataset specs: the one string that names a dataset in the configuration.
  *
- * Forms: a built-in name (`spam-assassin`), or `SCHEME:PATH` for a local file with `SCHEME` one of `jsonl`, `csv`,
+ * Forms: a built-in name (`spam-assassin`; `spam-instructions` for `task: instruction`), or `SCHEME:PATH` for a local file with `SCHEME` one of `jsonl`, `csv`,
  * `tsv`. The path is everything after the first colon, kept as written (relative paths are relative to the process
  * cwd unless the caller passes a base directory).
  */
@@ -9,7 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { ErrorCode, InputFileError } from '../errors.js';
 
 /** Datasets that ship with the project's dependencies and need no file. */
-export const BUILTIN_DATASETS = ['spam-assassin'] as const;
+export const BUILTIN_DATASETS = ['spam-assassin', 'spam-instructions'] as const;
 /** One of {@link BUILTIN_DATASETS}. */
 export type BuiltinDataset = (typeof BUILTIN_DATASETS)[number];
 

@@ -15,6 +15,11 @@ export interface DataTokenizer {
   readonly padId: number;
   readonly bosId: number;
   readonly eosId: number;
+  /**
+   * Classification sequences end with EOS too, kept when truncating: BERT's `[CLS] text [SEP]` framing (BOS is
+   * `[CLS]`, EOS `[SEP]`), as Hugging Face's BERT tokenizer truncates. @default false (`[BOS, ...tokens]`)
+   */
+  readonly classificationEos?: boolean;
 }
 
 /** Options of {@link tokenizeForClassification}. */
@@ -51,6 +56,7 @@ export function tokenizeForClassification(
   const idOf = labelIndex(options.labels);
   return examples.map((example, index) => {
     const label = idOf(example.label, `example ${index}`);
+    if (tokenizer.classificationEos === true) return { ids: clsSepFrame(tokenizer, example.text, options.maxLength), label };
     const ids = frame(tokenizer, example.text, false, options.maxLength);
     return { ids: ids.subarray(0, Math.min(ids.length, options.maxLength)).slice(), label };
   });
@@ -108,6 +114,16 @@ function encodeHead(tokenizer: DataTokenizer, text: string, numTokens: number): 
     if (head.length >= numTokens + HEAD_MARGIN_TOKENS) return head.slice(0, numTokens);
   }
   return tokenizer.encode(text, options);
+}
+
+/** `[BOS, ...tokens, EOS]` with the body cut to `maxLength - 2` tokens, so EOS survives truncation. */
+function clsSepFrame(tokenizer: DataTokenizer, text: string, maxLength: number): Int32Array {
+  const body = encodeHead(tokenizer, text, maxLength - 2).slice(0, maxLength - 2);
+  const ids = new Int32Array(body.length + 2);
+  ids[0] = tokenizer.bosId;
+  ids.set(body, 1);
+  ids[ids.length - 1] = tokenizer.eosId;
+  return ids;
 }
 
 function frame(tokenizer: DataTokenizer, text: string, withEos: boolean, maxTokens = Infinity): Int32Array {

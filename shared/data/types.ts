@@ -1,19 +1,21 @@
 /**
  * The data types every stage of the pipeline shares: raw examples, tokenized items.
  */
-import type { Task } from '../model/types.js';
+import type { RunTask } from '../model/types.js';
 
 /** One example as loaded: its text and, for classification, its label as a string. */
 export interface RawExample {
   readonly text: string;
   /** Class label (`ham`, `spam`, `positive`, `3`...); absent for causal-lm. */
   readonly label?: string;
+  /** Instruction tuning: the answer the model must write after `text` (the rendered prompt). */
+  readonly response?: string;
 }
 
 /** How to read examples out of a dataset. */
 export interface LoadOptions {
   /** `classification` requires a label on every example; `causal-lm` reads the text only. */
-  readonly task: Task;
+  readonly task: RunTask;
   /** Column (JSONL key, CSV/TSV header) of the text. @default 'text' */
   readonly textColumn?: string;
   /** Column of the label; read for classification only. @default 'label' */
@@ -28,6 +30,11 @@ export interface TokenizedItem {
   readonly ids: Int32Array;
   /** Class id (index into the label set). */
   readonly label?: number;
+  /**
+   * Instruction tuning: the first `promptLength` positions (BOS and prompt) bear no loss on the token after them,
+   * so only the response (and its EOS) is learned. Absent: every next token bears loss.
+   */
+  readonly promptLength?: number;
 }
 
 /** A tokenized classification example. */

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { ConfigError, ErrorCode } from '../errors.js';
 import { loraManifest } from '../adapters/lora.js';
 import { loadModel } from '../model/load-model.js';
+import { exportHfBert } from '../model/bert/bert-export.js';
+import { isHfBertDir } from '../model/bert/load-hf-bert.js';
 import { SCORE_WEIGHT } from '../model/trainable.js';
 import { writeMergedHfModel } from './hf-model-writer.js';
 import { loadPeftAdapter, writePeftAdapter } from './peft-adapter.js';
@@ -37,6 +39,7 @@ export interface HfExportResult {
  *   adapter is not LoRA.
  */
 export async function exportHf(options: HfExportOptions): Promise<HfExportResult> {
+  if (isHfBertDir(options.model)) return exportHfBert(options);
   const loaded = await loadModel(options.model);
   const adapter = await loadPeftAdapter(options.adapterDir, loaded.config);
   const peft = adapter.spec.peft;

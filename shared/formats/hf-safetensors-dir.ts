@@ -38,11 +38,15 @@ export async function readHfWeightsDir(dir: string): Promise<HfWeightsDir> {
   const single = join(dir, HF_WEIGHTS_FILE);
   const tensors = new Map<string, HfTensor>();
   const fileDigests: [string, string][] = [];
+  // I64 buffers (BERT's position_ids) are skipped by parseSafetensors; the index still lists them.
+  const skipped = new Set<string>();
   const readShard = async (file: string): Promise<void> => {
     const path = join(dir, file);
     const bytes = await readModelFile(path, 'safetensors');
     fileDigests.push([file, createHash('sha256').update(bytes).digest('hex')]);
-    for (const t of parseSafetensors(bytes, path).tensors) {
+    const parsed = parseSafetensors(bytes, path);
+    for (const t of parsed.skipped ?? []) skipped.add(t.name);
+    for (const t of parsed.tensors) {
       const seen = tensors.get(t.name);
       if (seen) throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${path}: tensor ${t.name} is also in ${seen.file}`);
       tensors.set(t.name, { ...t, file: path });
@@ -70,6 +74,7 @@ export async function readHfWeightsDir(dir: string): Promise<HfWeightsDir> {
     for (const file of files.sort()) await readShard(file);
     for (const [name, file] of entries) {
       const t = tensors.get(name);
+      if (t === undefined && skipped.has(name)) continue;
       if (t === undefined || t.file !== join(dir, file as string)) {
         throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${join(dir, file as string)}: tensor ${name} listed in ${HF_WEIGHTS_INDEX} is missing`);
       }

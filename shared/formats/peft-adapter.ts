@@ -17,6 +17,9 @@ import { LORA_TARGETS } from '../model/types.js';
 import { ErrorCode, InputFileError } from '../errors.js';
 import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { permuteRopeRows, type RopeRowDirection } from './hf-rope-permute.js';
+import { isBertConfig, type BertConfig } from '../model/bert/bert-config.js';
+import { bertTrainableManifest } from '../model/bert/bert-trainable.js';
+import { bertTargetsOfModules, bertTargetModules } from './peft-bert.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
 /** Hugging Face module names of the LoRA targets. */
@@ -39,7 +42,7 @@ export interface PeftAdapterInfo {
    * The base model's config: given, q/k `lora_B` rows are written in the HF layout; absent, as trained (GGUF
    * layout, recorded as such). @default undefined
    */
-  readonly modelConfig?: LlamaConfig;
+  readonly modelConfig?: LlamaConfig | BertConfig;
 }
 
 /** `lora_B` of q_proj / k_proj: `[heads, numHeads]` when `name` is one, else undefined. */
@@ -79,13 +82,16 @@ const PEFT_TYPES: Readonly<Record<string, string | null>> = { lora: 'LORA', prom
 export async function writePeftAdapter(dir: string, tensors: NamedTensors, manifest: readonly TensorSpec[], info: PeftAdapterInfo): Promise<void> {
   await mkdir(dir, { recursive: true });
   const layout: QkRowLayout = info.modelConfig !== undefined && info.spec.peft.method === 'lora' ? 'hf' : 'gguf';
-  const values = layout === 'hf' ? permuteLoraQk(tensors, info.modelConfig!, 'gguf-to-hf') : tensors;
+  // BERT has no RoPE: its rows are in the HF layout as trained (peft-bert.ts names its modules).
+  const isBert = info.modelConfig !== undefined && isBertConfig(info.modelConfig);
+  const values = layout === 'hf' && !isBert ? permuteLoraQk(tensors, info.modelConfig as LlamaConfig, 'gguf-to-hf') : tensors;
   const entries = manifest.map((spec) => ({ name: PEFT_KEY_PREFIX + spec.name, shape: [...spec.shape], data: values.get(spec.name)! }));
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), entries, { format: 'pt' });
   const { peft, task } = info.spec;
   const isClassification = task === 'classification';
   const swarmtune = {
     qk_row_layout: layout,
+    ...(isBert ? { architecture: 'bert' } : {}),
     ...(isClassification ? { num_labels: info.spec.numLabels, pooling: info.spec.pooling, labels: info.labels ?? [] } : {}),
     ...(peft.method !== 'lora' ? { method_spec: peft } : {}),
   };
@@ -96,7 +102,7 @@ export async function writePeftAdapter(dir: string, tensors: NamedTensors, manif
           lora_alpha: peft.loraAlpha,
           lora_dropout: peft.loraDropout,
           use_rslora: peft.useRslora,
-          target_modules: peft.targetModules.map((t) => HF_MODULE_NAMES[t]),
+          target_modules: isBert ? bertTargetModules(peft.targetModules) : peft.targetModules.map((t) => HF_MODULE_NAMES[t]),
           bias: 'none',
           fan_in_fan_out: false,
           init_lora_weights: true,
@@ -109,7 +115,7 @@ export async function writePeftAdapter(dir: string, tensors: NamedTensors, manif
     task_type: isClassification ? 'SEQ_CLS' : 'CAUSAL_LM',
     base_model_name_or_path: info.baseModel,
     ...lora,
-    modules_to_save: isClassification ? ['score'] : null,
+    modules_to_save: isClassification ? [isBert ? 'classifier' : 'score'] : null,
     inference_mode: true,
     revision: null,
     swarmtune,
@@ -134,7 +140,7 @@ export interface LoadedPeftAdapter {
  *   project can apply (`target_modules` not a list of LLaMA linear layers, `layers_to_transform`, DoRA), or a tensor is missing or
  *   misshapen for `modelConfig` (naming the file and the tensor).
  */
-export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig): Promise<LoadedPeftAdapter> {
+export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig | BertConfig): Promise<LoadedPeftAdapter> {
   const configPath = join(dir, 'adapter_config.json');
   let config: Record<string, unknown>;
   try {
@@ -146,9 +152,14 @@ export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig): P
     throw new InputFileError(ErrorCode.MODEL_FILE, `${configPath}: ${what}`);
   };
   if (config.peft_type !== 'LORA') fail(`peft_type is ${String(config.peft_type)}, expected LORA`);
-  if (!Array.isArray(config.target_modules)) fail(`target_modules ${JSON.stringify(config.target_modules)} is not a list of module names`);
+  if (!Array.isArray(config.target_modules) && typeof config.target_modules !== 'string') fail(`target_modules ${JSON.stringify(config.target_modules)} is not a list of module names`);
   if (config.layers_to_transform !== undefined && config.layers_to_transform !== null) fail('layers_to_transform is not supported');
   if (config.use_dora === true) fail('use_dora = true is not supported');
+  const extraArch = (config.swarmtune as { architecture?: unknown } | undefined)?.architecture;
+  if (extraArch === 'bert' || (modelConfig !== undefined && isBertConfig(modelConfig)) || (Array.isArray(config.modules_to_save) && config.modules_to_save.includes('classifier'))) {
+    return loadBertPeftAdapter(dir, config, fail, modelConfig !== undefined && isBertConfig(modelConfig) ? modelConfig : undefined);
+  }
+  if (!Array.isArray(config.target_modules)) fail(`target_modules ${JSON.stringify(config.target_modules)} is not a list of module names`);
   const unknown = (config.target_modules as unknown[]).filter((m) => !Object.values(HF_MODULE_NAMES).includes(m as never) && !(LORA_TARGETS as readonly unknown[]).includes(m));
   if (unknown.length > 0) fail(`target_modules ${JSON.stringify(unknown)} are not LLaMA linear layers (${Object.values(HF_MODULE_NAMES).join(', ')})`);
   const shortNames = Object.fromEntries(Object.entries(HF_MODULE_NAMES).map(([short, hf]) => [hf, short])) as Record<string, LoraTarget>;
@@ -184,4 +195,43 @@ export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig): P
   }
   if (stored === 'hf') tensors = permuteLoraQk(tensors, modelConfig, 'hf-to-gguf');
   return { spec, tensors, labels: extra.labels ?? [], qkRowLayout: 'gguf' };
+}
+
+/**
+ * The BERT branch of {@link loadPeftAdapter}: targets from `target_modules` (peft-bert.ts), the classifier from
+ * `base_model.model.classifier.*` (its rows give the label count when the file has no `swarmtune` section); with
+ * `modelConfig`, every manifest tensor is checked.
+ */
+async function loadBertPeftAdapter(dir: string, config: Record<string, unknown>, fail: (what: string) => never, modelConfig?: BertConfig): Promise<LoadedPeftAdapter> {
+  const targets = bertTargetsOfModules(config.target_modules);
+  if (targets === undefined) fail(`target_modules ${JSON.stringify(config.target_modules)} select no BERT encoder linear layers (query, key, value, attention.output.dense, intermediate.dense, output.dense)`);
+  const filePath = join(dir, 'adapter_model.safetensors');
+  const file = await readSafetensors(filePath);
+  const tensors: NamedTensors = new Map(file.tensors.map((t) => [t.name.startsWith(PEFT_KEY_PREFIX) ? t.name.slice(PEFT_KEY_PREFIX.length) : t.name, t.data]));
+  const extra = (config.swarmtune ?? {}) as { num_labels?: number; labels?: string[] };
+  const classifierRows = file.tensors.find((t) => t.name === `${PEFT_KEY_PREFIX}classifier.weight`)?.shape[0];
+  const spec: ModelSpec = {
+    task: 'classification',
+    numLabels: extra.num_labels ?? classifierRows ?? 2,
+    pooling: 'mean',
+    peft: {
+      method: 'lora',
+      r: Number(config.r),
+      loraAlpha: Number(config.lora_alpha),
+      loraDropout: Number(config.lora_dropout ?? 0),
+      useRslora: Boolean(config.use_rslora),
+      targetModules: targets as LoraTarget[],
+    },
+  };
+  if (modelConfig !== undefined) {
+    for (const { name, shape } of bertTrainableManifest(modelConfig, spec)) {
+      const data = tensors.get(name);
+      if (data === undefined) throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${filePath}: tensor ${PEFT_KEY_PREFIX}${name} is missing`);
+      if (data.length !== shape.reduce((a, b) => a * b, 1)) {
+        const actual = file.tensors.find((t) => t.name === PEFT_KEY_PREFIX + name)?.shape ?? [data.length];
+        throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${filePath}: tensor ${PEFT_KEY_PREFIX}${name} has shape [${actual}], expected [${shape}]`);
+      }
+    }
+  }
+  return { spec, tensors, labels: extra.labels ?? [], qkRowLayout: 'hf' };
 }

@@ -36,9 +36,19 @@ export interface SafetensorsFile {
   readonly metadata: Record<string, string>;
   /** Tensors in data order. */
   readonly tensors: SafetensorsReadTensor[];
+  /**
+   * I64 tensors, bounds-checked but not decoded (e.g. BERT's I64 `position_ids` buffer, which no
+   * model here reads); a loader that needs one reports it missing. @default []
+   */
+  readonly skipped?: readonly { readonly name: string; readonly dtype: SkippedSafetensorsDtype; readonly shape: number[] }[];
 }
 
-const DTYPE_BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+/** Non-float dtypes a file may hold; their tensors are skipped (listed in {@link SafetensorsFile.skipped}). */
+// I64 only: older BERT checkpoints keep `position_ids` / `token_type_ids` buffers so; other integer dtypes stay refused.
+export const SKIPPED_SAFETENSORS_DTYPES = ['I64'] as const;
+export type SkippedSafetensorsDtype = (typeof SKIPPED_SAFETENSORS_DTYPES)[number];
+
+const DTYPE_BYTES: Record<SafetensorsDtype | SkippedSafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8 };
 
 /**
  * Writes float32 tensors as a safetensors file: tensors sorted by name, data contiguous in that order, header
@@ -125,7 +135,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
 
   interface Entry {
     name: string;
-    dtype: SafetensorsDtype;
+    dtype: SafetensorsDtype | SkippedSafetensorsDtype;
     shape: number[];
     begin: number;
     end: number;
@@ -135,8 +145,8 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     if (name === '__metadata__') continue;
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) fail(`tensor ${name}: entry is not an object`);
-    if (!SAFETENSORS_DTYPES.includes(e.dtype as SafetensorsDtype)) {
-      fail(`tensor ${name}: dtype ${JSON.stringify(e.dtype)} is not supported (${SAFETENSORS_DTYPES.join(', ')})`);
+    if (!SAFETENSORS_DTYPES.includes(e.dtype as SafetensorsDtype) && !SKIPPED_SAFETENSORS_DTYPES.includes(e.dtype as SkippedSafetensorsDtype)) {
+      fail(`tensor ${name}: dtype ${JSON.stringify(e.dtype)} is not supported (${SAFETENSORS_DTYPES.join(', ')}; ${SKIPPED_SAFETENSORS_DTYPES.join(', ')} are skipped)`);
     }
     const shape = e.shape;
     if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
@@ -151,7 +161,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     ) {
       fail(`tensor ${name}: data_offsets ${JSON.stringify(offsets)} is not [begin, end]`);
     }
-    const dtype = e.dtype as SafetensorsDtype;
+    const dtype = e.dtype as SafetensorsDtype | SkippedSafetensorsDtype;
     const [begin, end] = offsets as [number, number];
     const numElements = (shape as number[]).reduce((a, b) => a * b, 1);
     if (end - begin !== numElements * DTYPE_BYTES[dtype]) {
@@ -168,7 +178,9 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   }
   if (expected !== dataBytes) fail(`${dataBytes - expected} bytes after the last tensor's data`);
 
-  const tensors = list.map((e): SafetensorsReadTensor => {
+  const isFloat = (e: Entry): e is Entry & { dtype: SafetensorsDtype } => SAFETENSORS_DTYPES.includes(e.dtype as SafetensorsDtype);
+  const skipped = list.filter((e) => !isFloat(e)).map((e) => ({ name: e.name, dtype: e.dtype as SkippedSafetensorsDtype, shape: e.shape }));
+  const tensors = list.filter(isFloat).map((e): SafetensorsReadTensor => {
     const start = dataStart + e.begin;
     const count = (e.end - e.begin) / DTYPE_BYTES[e.dtype];
     let data: Float32Array;
@@ -179,7 +191,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     else data = decodeBf16(bytes, start, count);
     return { name: e.name, shape: e.shape, data, fileDtype: e.dtype };
   });
-  return { path, metadata, tensors };
+  return { path, metadata, tensors, skipped };
 }
 
 /**

@@ -78,6 +78,16 @@ export const PEFT_METHODS = ['lora', 'adapter', 'prompt', 'feature', 'full'] as 
 export type PeftMethod = (typeof PEFT_METHODS)[number];
 
 export type Task = 'classification' | 'causal-lm';
+/**
+ * What a run trains (the `task` key): a model {@link Task}, or `instruction` (instruction / input / output records
+ * through a prompt template, loss on the response only), which is a causal-lm model fed masked labels.
+ */
+export type RunTask = Task | 'instruction';
+
+/** The model head a run task trains: `instruction` is causal-lm. */
+export function modelTaskOf(task: RunTask): Task {
+  return task === 'instruction' ? 'causal-lm' : task;
+}
 export type Pooling = 'mean' | 'last';
 
 /** What to build on top of the base model. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileConfig, type RunConfig } from '../../shared/config.js';
 import { batchIndices, collateBatch } from '../../shared/data/index.js';
-import { TaskModel } from '../../shared/model/task-model.js';
+import { buildTrainableModel } from '../../shared/model/build-trainable-model.js';
 import { createTrainableState, prepareRun, trainingPlan } from '../../coordinator/run.js';
 import { sumContributions } from '../../coordinator/aggregation.js';
 import { writeRandomLlamaGguf } from './random-gguf.js';
@@ -63,7 +63,7 @@ export async function referenceRun(config: RunConfig): Promise<{ losses: number[
   const prepared = await prepareRun(config);
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
   const state = createTrainableState(config, prepared, totalSteps);
-  const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+  const model = buildTrainableModel(prepared.loaded, prepared.modelSpec);
   const losses: number[] = [];
   try {
     for (let epoch = 0; state.step < totalSteps; epoch++) {

@@ -10,7 +10,7 @@ import { prepareRun } from '../../coordinator/run.js';
 import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import type { RunConfig } from '../../shared/config.js';
 import { collateBatch } from '../../shared/data/index.js';
-import { TaskModel } from '../../shared/model/task-model.js';
+import { buildTrainableModel } from '../../shared/model/build-trainable-model.js';
 import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, type DpFixture } from '../helpers/dp-fixture.js';
@@ -48,7 +48,7 @@ describe('federated rounds over WebSockets', () => {
     expect(outcomes.map((o) => o.kind)).toEqual(['stopped']);
 
     const prepared = await prepareRun(config);
-    const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+    const model = buildTrainableModel(prepared.loaded, prepared.modelSpec);
     try {
       model.setTrainable(prepared.initial);
       const batch = collateBatch(prepared.train, { task: config.task, padId: prepared.loaded.tokenizer.padId });
@@ -146,7 +146,7 @@ describe('federated rounds over WebSockets', () => {
 
     // The eval loss the workers reported must be the loss of base + residual + adapter, recomputed here.
     const prepared = await prepareRun(config);
-    const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+    const model = buildTrainableModel(prepared.loaded, prepared.modelSpec);
     try {
       model.setTrainable(result.params);
       const batch = collateBatch(prepared.eval, { task: config.task, padId: prepared.loaded.tokenizer.padId });

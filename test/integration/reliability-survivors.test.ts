@@ -14,7 +14,7 @@ import { localTrainingConfigOf, shardPlansOf } from '../../coordinator/federated
 import { CRASH_FIT_ENV } from '../../worker/fault-injection.js';
 import { trainLocally } from '../../worker/local-training.js';
 import { selectBackend } from '../../worker/backend.js';
-import { TaskModel } from '../../shared/model/task-model.js';
+import { buildTrainableModel } from '../../shared/model/build-trainable-model.js';
 import { dpConfig, makeDpFixture, type DpFixture } from '../helpers/dp-fixture.js';
 import { recordFigure } from '../helpers/reliability-figures.js';
 
@@ -81,7 +81,7 @@ describe('S1: a worker SIGKILLed in its local step', () => {
     // The reference: each survivor's update retrained here from the initial global values, then FedAvg.
     const prepared = await prepareRun(config);
     const plans = shardPlansOf(config, prepared, NUM_WORKERS);
-    const model = TaskModel.create(prepared.loaded.config, prepared.loaded.weights, prepared.modelSpec);
+    const model = buildTrainableModel(prepared.loaded, prepared.modelSpec);
     const sums = new Map([...prepared.initial].map(([name, v]) => [name, new Float64Array(v.length)]));
     let totalWeight = 0;
     try {

@@ -126,3 +126,8 @@ export function expectedBertTensors(config: BertConfig): Map<string, number[]> {
   out.set('pooler.dense.bias', [h]);
   return out;
 }
+
+/** Whether `config` is a {@link BertConfig} (it has `hiddenSize` and `intermediateSize`; a LLaMA config has `dim`). */
+export function isBertConfig(config: object): config is BertConfig {
+  return 'hiddenSize' in config && 'intermediateSize' in config;
+}

@@ -2,8 +2,9 @@
  * The BERT family (`BertModel`, `BertForSequenceClassification`) from Hugging Face directories: config, loader,
  * frozen encoder, trainable classifier with LoRA, merge and writer.
  */
-export { BERT_ACTIVATIONS, BERT_CONFIG_DEFAULTS, bertHeadDim, expectedBertTensors, parseBertConfig, type BertConfig } from './bert-config.js';
+export { BERT_ACTIVATIONS, BERT_CONFIG_DEFAULTS, bertHeadDim, expectedBertTensors, isBertConfig, parseBertConfig, type BertConfig } from './bert-config.js';
 export { bertAttentionMask, bertEncoderForward, bertPool, clsSelection, FrozenBert, geluErf, layerNorm, type BertInputs, type BertLinearAdapter } from './bert-encoder.js';
+export { exportHfBert } from './bert-export.js';
 export { bertConfigJson, mergeBertLora, writeHfBert, type WritableBert } from './bert-merge.js';
 export { BertTaskModel, validateBertBatch, type BertTaskModelOptions } from './bert-task-model.js';
 export {

@@ -112,10 +112,11 @@ export function bertWeightsFromTensors(
 }
 
 /**
- * Build a BERT tokenizer from `tokenizer.json` (a WordPiece model; `[CLS]`, `[SEP]`, `[PAD]` in its vocabulary).
+ * Build a BERT tokenizer from `tokenizer.json` (a WordPiece model; `[CLS]`, `[SEP]`, `[PAD]` in its vocabulary);
+ * `classificationEos` makes classification data `[CLS] text [SEP]`.
  * @throws InputFileError E_MODEL_FILE naming the file and the missing token, or when `@huggingface/tokenizers` rejects it.
  */
-export function bertTokenizerFromJson(json: unknown, tokenizerConfig: Record<string, unknown>, path: string): TextTokenizer {
+export function bertTokenizerFromJson(json: unknown, tokenizerConfig: Record<string, unknown>, path: string): TextTokenizer & { readonly classificationEos: true } {
   if (typeof json !== 'object' || json === null) throw new InputFileError(ErrorCode.MODEL_FILE, `tokenizer ${path}: not a JSON object`);
   const model = (json as { model?: { type?: unknown; vocab?: unknown } }).model;
   if (!model || typeof model.vocab !== 'object' || model.vocab === null || Array.isArray(model.vocab)) {
@@ -132,7 +133,8 @@ export function bertTokenizerFromJson(json: unknown, tokenizerConfig: Record<str
   for (const v of Object.values(vocab)) vocabSize = Math.max(vocabSize, v + 1);
   for (const added of ((json as { added_tokens?: { id: number }[] }).added_tokens ?? [])) vocabSize = Math.max(vocabSize, added.id + 1);
   try {
-    return tokenizerFromJson(json, tokenizerConfig, { vocabSize, ...ids });
+    // classificationEos: classification items are framed `[CLS] text [SEP]` (shared/data/tokenize.ts).
+    return { ...tokenizerFromJson(json, tokenizerConfig, { vocabSize, ...ids }), classificationEos: true };
   } catch (err) {
     throw new InputFileError(ErrorCode.MODEL_FILE, `tokenizer ${path}: ${(err as Error).message}`, { cause: err });
   }

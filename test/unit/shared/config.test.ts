@@ -35,6 +35,7 @@ describe('compileConfig defaults', () => {
       text_column: 'text',
       label_column: 'label',
       task: 'classification',
+      prompt_template: null,
       max_length: 128,
       max_train_samples: 1000,
       max_eval_samples: 300,

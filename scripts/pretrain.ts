@@ -1,0 +1,51 @@
+/**
+ * `npm run pretrain`: makes models/swarmtune-mini with swarmtune itself (coordinator/pretrain-pipeline.ts).
+ *
+ *   npm run pretrain [-- --steps 300] [--output DIR] [--work-dir DIR] [--seed N] [--workers N]
+ *
+ * Prints progress on stderr and a JSON summary on stdout.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_PRETRAIN_OPTIONS, runPretrainPipeline, type PretrainOptions } from '../coordinator/pretrain-pipeline.js';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string' },
+    output: { type: 'string' },
+    'work-dir': { type: 'string' },
+    seed: { type: 'string' },
+    workers: { type: 'string' },
+    lr: { type: 'string' },
+  },
+});
+
+function intFlag(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} ${value}: expected a non-negative integer`);
+  return n;
+}
+
+const options: PretrainOptions = {
+  ...DEFAULT_PRETRAIN_OPTIONS,
+  maxSteps: intFlag('steps', values.steps, DEFAULT_PRETRAIN_OPTIONS.maxSteps),
+  outputDir: values.output ?? DEFAULT_PRETRAIN_OPTIONS.outputDir,
+  workDir: values['work-dir'] ?? DEFAULT_PRETRAIN_OPTIONS.workDir,
+  seed: intFlag('seed', values.seed, DEFAULT_PRETRAIN_OPTIONS.seed),
+  workers: intFlag('workers', values.workers, DEFAULT_PRETRAIN_OPTIONS.workers),
+  learningRate: values.lr === undefined ? DEFAULT_PRETRAIN_OPTIONS.learningRate : Number(values.lr),
+};
+const log = (line: string): void => console.error(line);
+const report = await runPretrainPipeline(options, log);
+console.log(
+  JSON.stringify({
+    output_dir: options.outputDir,
+    steps: report.steps,
+    tokens_seen: report.tokensSeen,
+    initial_eval_loss: report.initialEvalLoss,
+    final_eval_loss: report.finalEvalLoss,
+    uniform_loss: Math.log(report.config.vocabSize),
+    run_wall_s: report.runWallMs / 1000,
+    size_bytes: report.sizeBytes,
+  }),
+);
