@@ -4,7 +4,8 @@ import { DEFAULT_MODEL_PATH, resolveConfig } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
 import { PACKAGE_VERSION } from '../shared/version.js';
 import { startLocalWorkers, type LocalWorkers } from './local-workers.js';
-import type { MetricsRecord } from './metrics.js';
+import { resolveLogFormat } from './log-format.js';
+import { createRunReporter } from './run-reporter.js';
 import { runCoordinator } from './run.js';
 import { authSettingsOf, localWorkerAccess } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
@@ -26,6 +27,8 @@ interface ConfigFlags {
   readonly resume?: string | true;
   /** Print the resolved configuration (YAML, secrets redacted) and exit 0 without training. */
   readonly printConfig?: boolean;
+  /** `--log-format`: auto (pretty on a terminal, else json), pretty or json (coordinator/log-format.ts). */
+  readonly logFormat?: string;
 }
 
 /** Turns the convenience flags into `--set` overrides, so precedence stays: flags/--set > env > file > defaults. */
@@ -52,6 +55,7 @@ function withConfigFlags(command: Command): Command {
     .option('-o, --output-dir <dir>', 'run output folder; same as --set output_dir=DIR')
     .option('--resume [path]', 'continue from the newest complete checkpoint (in output_dir, or the newest run folder), or from PATH (a checkpoint or run folder); same as --set resume_from_checkpoint=true|PATH')
     .option('--print-config', 'print the resolved configuration (YAML, secrets redacted) to stdout and exit without training')
+    .option('--log-format <format>', 'stderr: pretty (Trainer-style lines, progress bars on a terminal), json (pino lines: `2>&1 | npx pino-pretty`) or auto (pretty on a terminal, else json)', 'auto')
     .addHelpText(
       'after',
       `
@@ -61,49 +65,18 @@ TrainingArguments / PEFT names; \`swarmtune config schema\` prints them all as J
     );
 }
 
-/** Prints training progress as readable lines (stderr), one per logging step and one per evaluation. */
-function consoleReporter(totalSteps: () => number): (record: MetricsRecord) => void {
-  return (record) => {
-    if (record.event === 'train') {
-      const r = record as Record<string, number>;
-      console.error(
-        `step ${r.step}/${totalSteps()}  epoch ${r.epoch.toFixed(2)}  loss ${r.loss.toFixed(4)}  lr ${r.learning_rate.toExponential(2)}  grad_norm ${r.grad_norm.toFixed(3)}  ${r.samples_per_s.toFixed(1)} samples/s`,
-      );
-    } else if (record.event === 'eval') {
-      const r = record as Record<string, number>;
-      const when =
-        r.round !== undefined
-          ? r.round === 0
-            ? 'before training'
-            : `round ${r.round}`
-          : r.step === 0
-            ? 'before training'
-            : Number.isInteger(r.epoch)
-              ? `epoch ${r.epoch}`
-              : `step ${r.step}`;
-      console.error(`${when}: eval_loss ${r.eval_loss.toFixed(4)}  eval_accuracy ${r.eval_accuracy.toFixed(4)}`);
-    } else if (record.event === 'federated_eval') {
-      const r = record as Record<string, number>;
-      if (r.eval_loss !== undefined) console.error(`round ${r.round} on clients: eval_loss ${r.eval_loss.toFixed(4)}  worst client ${r.eval_worst_loss?.toFixed(4)}`);
-    }
-  };
-}
-
-function printConfig(config: RunConfig): void {
-  console.error(`resolved configuration:\n${JSON.stringify(redactSecrets(config), null, 2)}`);
-}
-
 async function runCommand(flags: ConfigFlags & { backend?: string }, startWorkers: boolean): Promise<void> {
   const config = await configFrom(flags);
   if (flags.printConfig === true) {
     process.stdout.write(configYaml(config));
     return;
   }
-  printConfig(config);
+  const reporter = createRunReporter({ format: resolveLogFormat(flags.logFormat, process.stderr.isTTY === true), shape: barShapeOf(config) });
+  reporter.config(redactSecrets(config));
   let workers: LocalWorkers | undefined;
-  let totalSteps = 0;
   const stopWorkers = async () => workers?.stop();
   const onSignal = (signal: NodeJS.Signals) => {
+    reporter.close();
     console.error(`swarmtune: ${signal}, stopping`);
     void stopWorkers().finally(() => process.exit(ExitCode.INTERRUPTED));
   };
@@ -114,18 +87,25 @@ async function runCommand(flags: ConfigFlags & { backend?: string }, startWorker
       onListening: (url) => {
         if (!startWorkers) return;
         const access = localWorkerAccess(authSettingsOf(config), config);
-        workers = startLocalWorkers(config.workers, url, ['--backend', config.backend, ...access.args], (line) => console.error(line), () => access.env);
+        workers = startLocalWorkers(config.workers, url, ['--backend', config.backend, ...access.args], (line) => reporter.line(line, 'worker'), () => access.env);
       },
-      onMetrics: (record) => {
-        if (record.event === 'run_start') totalSteps = Number(record.total_steps);
-        consoleReporter(() => totalSteps)(record);
-      },
+      onMetrics: (record) => reporter.record(record),
+      log: (line) => reporter.line(line),
+      onWorkerFigures: (figures) => reporter.watchWorkers(figures),
     });
     const stepKey = config.mode === 'federated' ? 'rounds' : 'steps';
     console.log(JSON.stringify({ output_dir: result.outputDir, [stepKey]: result.steps, eval_loss: result.evalLoss, eval_accuracy: result.evalAccuracy }));
   } finally {
+    reporter.close();
     await stopWorkers();
   }
+}
+
+/** What the progress bars need of the run's shape: federated clients sampled per round. */
+function barShapeOf(config: RunConfig): { mode: RunConfig['mode']; clientsPerRound?: number } {
+  if (config.mode !== 'federated') return { mode: config.mode };
+  const clients = config.num_clients === -1 ? config.workers : config.num_clients;
+  return { mode: config.mode, clientsPerRound: Math.min(clients, Math.max(config.min_fit_clients, Math.ceil(config.fraction_fit * clients))) };
 }
 
 const program = new Command()

@@ -93,7 +93,8 @@ Initial weights N(0, 0.02²) from seed ${o.seed} (norms 1). AdamW, learning rate
 decay, weight decay ${o.weightDecay}, gradient clipping 1.0; global batch ${r.globalBatchSize} windows (${o.perDeviceBatchSize} per worker × ${o.workers} workers)
 of up to ${c.contextLength} tokens; **${r.steps} steps, ${r.windowsSeen.toLocaleString('en-US')} windows, about ${r.tokensSeen.toLocaleString('en-US')} tokens seen**
 (${((r.tokensSeen / Math.max(1, r.data.train.numTokens)) * 100).toFixed(0)} % of one epoch). Wall time on the 2-core development machine (wasm backend, shared with
-other jobs): **${minutes(r.runWallMs)}** for the run, ${minutes(r.totalWallMs)} for the whole pipeline.
+other jobs): **${minutes(r.runWallMs)}** for the run (training and both evaluations, from the workers joining), ${minutes(r.totalWallMs)} for the
+whole pipeline (tokenizer, data, the run, samples).
 
 | step | training loss |
 |---|---|
@@ -109,7 +110,8 @@ Held-out loss (mean negative log-likelihood, nats per token, on ${r.numEvalPiece
 | random initialisation (step 0) | ${r.initialEvalLoss.toFixed(3)} | ${Math.exp(r.initialEvalLoss).toFixed(0)} |
 | **swarmtune-mini** (step ${r.steps}) | **${r.finalEvalLoss.toFixed(3)}** | **${Math.exp(r.finalEvalLoss).toFixed(1)}** |
 
-Greedy samples (\`swarmtune generate --model models/swarmtune-mini --prompt ... --max-new-tokens ${o.sampleTokens}\`):
+Samples (\`swarmtune generate --model models/swarmtune-mini --prompt ... --max-new-tokens ${o.sampleTokens} --temperature ${o.sampleTemperature} --seed ${o.seed}\`;
+greedy decoding at this size and budget repeats the most frequent word):
 
 ${r.samples.map((s) => `> ${s.text.replace(/\n/g, ' ')}`).join('\n>\n')}
 

@@ -5,6 +5,7 @@
  * data-parallel over local worker processes) from those random weights, evaluated on held-out documents before and
  * after; the trained weights written as an HF directory with a model card.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadPretrainingCorpus, type PretrainingSource } from '../shared/data/pretraining-corpus.js';
@@ -39,9 +40,16 @@ export interface PretrainOptions {
   readonly weightDecay: number;
   /** Held-out pieces evaluated (before and after). */
   readonly maxEvalSamples: number;
-  /** Prompts for the card's samples (greedy). */
+  /** Prompts for the card's samples. */
   readonly samplePrompts: readonly string[];
   readonly sampleTokens: number;
+  /** Sampling temperature of the card's samples (0 = greedy); seeded with `seed`. @default 0.7 */
+  readonly sampleTemperature: number;
+  /**
+   * Keep the finished run in `workDir/run` when its configuration file is unchanged (same data, model, steps and
+   * seed) and only rewrite the model directory, card and samples. @default false
+   */
+  readonly reuseRun: boolean;
 }
 
 /** The defaults: about 25 minutes on a loaded 2-core machine. */
@@ -62,6 +70,8 @@ export const DEFAULT_PRETRAIN_OPTIONS: PretrainOptions = {
   maxEvalSamples: 48,
   samplePrompts: ['The', 'It was a', 'The government of the United States'],
   sampleTokens: 40,
+  sampleTemperature: 0.7,
+  reuseRun: false,
 };
 
 /**
@@ -93,14 +103,21 @@ export async function runPretrainPipeline(options: PretrainOptions, log: (line: 
   await writeRandomHfModel(initDir, config, tokenizerDir, options.seed);
   log(`initial model: ${initDir} (seed ${options.seed})`);
 
-  await rm(runDir, { recursive: true, force: true });
   const runConfigPath = join(work, 'pretrain-run.json');
-  await writeFile(runConfigPath, `${JSON.stringify(pretrainRunConfig(options, initDir, pieces.trainPath, pieces.heldOutPath, runDir), null, 2)}\n`);
-  const run = await runSwarmtune(['run', '--config', runConfigPath], log);
+  const runConfigText = `${JSON.stringify(pretrainRunConfig(options, initDir, pieces.trainPath, pieces.heldOutPath, runDir), null, 2)}\n`;
+  const isReused = options.reuseRun && (await readFile(runConfigPath, 'utf8').catch(() => '')) === runConfigText && existsSync(join(runDir, 'eval_results.json'));
+  if (isReused) log(`reusing the finished run in ${runDir} (same configuration)`);
+  else {
+    await rm(runDir, { recursive: true, force: true });
+    await writeFile(runConfigPath, runConfigText);
+    await runSwarmtune(['run', '--config', runConfigPath], log);
+  }
 
   const metrics = (await readFile(join(runDir, 'metrics.jsonl'), 'utf8')).split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
   const evals = metrics.filter((m) => typeof m.eval_loss === 'number');
   const trains = metrics.filter((m) => typeof m.loss === 'number' && typeof m.step === 'number');
+  // From the first worker joining to the end of the run (training and both evaluations; start-up excluded).
+  const runWallMs = Date.parse(String(metrics[metrics.length - 1].time)) - Date.parse(String(metrics[0].time));
   const weights = await baseWeightsFromFullAdapter(join(runDir, 'adapter'), config);
   const out = resolve(options.outputDir);
   await rm(out, { recursive: true, force: true });
@@ -108,7 +125,8 @@ export async function runPretrainPipeline(options: PretrainOptions, log: (line: 
 
   const samples: { prompt: string; text: string }[] = [];
   for (const prompt of options.samplePrompts) {
-    const { stdout } = await runSwarmtune(['generate', '--model', out, '--prompt', prompt, '--max-new-tokens', String(options.sampleTokens)], () => undefined, false);
+    const args = ['--prompt', prompt, '--max-new-tokens', String(options.sampleTokens), '--temperature', String(options.sampleTemperature), '--seed', String(options.seed)];
+    const { stdout } = await runSwarmtune(['generate', '--model', out, ...args], () => undefined, false);
     samples.push({ prompt, text: stdout.trimEnd() });
     log(`sample: ${stdout.trimEnd()}`);
   }
@@ -134,7 +152,7 @@ export async function runPretrainPipeline(options: PretrainOptions, log: (line: 
     initialEvalLoss: evals.length > 1 ? Number(evals[0].eval_loss) : Number.NaN,
     finalEvalLoss: evals.length > 0 ? Number(evals[evals.length - 1].eval_loss) : Number.NaN,
     numEvalPieces: Math.min(options.maxEvalSamples, pieces.heldOut.numPieces),
-    runWallMs: run.wallMs,
+    runWallMs,
     totalWallMs: performance.now() - started,
     samples,
     sizeBytes,

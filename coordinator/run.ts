@@ -28,6 +28,8 @@ import type { CheckpointStateInput } from './checkpoint-state.js';
 import { startWsServer, type WsServer } from './transport-ws.js';
 import { createAuthenticator } from './auth.js';
 import { createCoordinatorMetrics } from './prometheus.js';
+import { registerTrainingMetrics, type WorkerFigures } from './prometheus-training.js';
+import { handleHealthz } from './healthz.js';
 import { authSettingsOf, tlsFilesOf } from './auth-settings.js';
 import { redactSecrets } from '../shared/config/redact.js';
 import { CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
@@ -43,6 +45,8 @@ export interface RunHooks {
   readonly onMetrics?: (record: MetricsRecord) => void;
   /** Progress lines for humans. @default console.error */
   readonly log?: (line: string) => void;
+  /** Called once listening, with every worker's cumulative figures (progress bars read them as they redraw). */
+  readonly onWorkerFigures?: (figures: () => WorkerFigures[]) => void;
 }
 
 /** What a finished run leaves behind. */
@@ -194,6 +198,10 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   });
 
   const prometheus = createCoordinatorMetrics();
+  // Steps, losses, throughput, per-worker bytes, failures, durations on /metrics (coordinator/prometheus-training.ts).
+  const training = registerTrainingMetrics(prometheus.registry, registry);
+  metrics.addListener((record) => training.onRecord(record));
+  hooks.onWorkerFigures?.(() => training.workers());
   const server: WsServer = await startWsServer({
     host: config.host,
     port: config.port,
@@ -208,10 +216,11 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
       },
     }),
     tls: security.tls,
-    onHttpRequest: (req, res) => prometheus.handleHttpRequest(req, res) || dashboard.handleHttpRequest(req, res),
+    onHttpRequest: (req, res) => prometheus.handleHttpRequest(req, res) || handleHealthz(req, res, { workersReady: () => registry.ready().length }) || dashboard.handleHttpRequest(req, res),
     onConnection: (connection) => {
       prometheus.watchConnection(connection);
       void registry.admit(connection);
+      training.watchConnection(connection);
       dashboard.watchConnection(connection);
     },
   });
@@ -303,6 +312,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
         if (batchIndex < firstBatch) continue;
         if (state.step >= totalSteps) break;
         const report = await trainer.step(prepared.train, globalBatch);
+        training.observeStep(report);
         stepLosses.push(report.loss);
         window = {
           loss: window.loss + report.loss,

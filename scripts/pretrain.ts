@@ -1,7 +1,10 @@
 /**
  * `npm run pretrain`: makes models/swarmtune-mini with swarmtune itself (coordinator/pretrain-pipeline.ts).
  *
- *   npm run pretrain [-- --steps 300] [--output DIR] [--work-dir DIR] [--seed N] [--workers N]
+ *   npm run pretrain [-- --steps 120] [--output DIR] [--work-dir DIR] [--seed N] [--workers N] [--reuse-run]
+ *
+ * --reuse-run keeps a finished run of the same configuration in the work folder and rewrites only the model
+ * directory, its samples and card.
  *
  * Prints progress on stderr and a JSON summary on stdout.
  */
@@ -16,6 +19,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     workers: { type: 'string' },
     lr: { type: 'string' },
+    'reuse-run': { type: 'boolean' },
   },
 });
 
@@ -33,6 +37,7 @@ const options: PretrainOptions = {
   workDir: values['work-dir'] ?? DEFAULT_PRETRAIN_OPTIONS.workDir,
   seed: intFlag('seed', values.seed, DEFAULT_PRETRAIN_OPTIONS.seed),
   workers: intFlag('workers', values.workers, DEFAULT_PRETRAIN_OPTIONS.workers),
+  reuseRun: values['reuse-run'] ?? false,
   learningRate: values.lr === undefined ? DEFAULT_PRETRAIN_OPTIONS.learningRate : Number(values.lr),
 };
 const log = (line: string): void => console.error(line);
