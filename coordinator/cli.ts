@@ -93,6 +93,7 @@ async function runCommand(flags: ConfigFlags & { backend?: string }, startWorker
       log: (line) => reporter.line(line),
       onWorkerFigures: (figures) => reporter.watchWorkers(figures),
     });
+    reporter.close();
     const stepKey = config.mode === 'federated' ? 'rounds' : 'steps';
     console.log(JSON.stringify({ output_dir: result.outputDir, [stepKey]: result.steps, eval_loss: result.evalLoss, eval_accuracy: result.evalAccuracy }));
   } finally {

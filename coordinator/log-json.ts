@@ -22,7 +22,8 @@ export function createJsonLogger(stream?: NodeJS.WritableStream): pino.Logger {
 /** Writes `record` as one line: its fields (its own `time` aside: pino stamps the line) and the human line as `msg`. */
 export function logRecord(logger: pino.Logger, record: MetricsRecord, context: LineContext): void {
   const { time: _time, ...fields } = record as MetricsRecord & { time?: string };
-  const msg = formatRecordLine(record, context) ?? record.event.replace(/_/g, ' ');
+  const subject = typeof record.worker_id === 'string' ? ` ${record.worker_id}` : '';
+  const msg = formatRecordLine(record, context) ?? `${record.event.replace(/_/g, ' ')}${subject}`;
   if (WARN_EVENTS.has(record.event)) logger.warn(fields, msg);
   else logger.info(fields, msg);
 }

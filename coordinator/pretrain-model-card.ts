@@ -32,6 +32,8 @@ export interface PretrainReport {
   /** Wall time of the `swarmtune run`, and of the whole pipeline, in milliseconds. */
   readonly runWallMs: number;
   readonly totalWallMs: number;
+  /** Whether the card was rewritten from an earlier finished run (`--reuse-run`): `totalWallMs` then excludes the run. */
+  readonly runReused: boolean;
   readonly samples: readonly { readonly prompt: string; readonly text: string }[];
   /** Bytes of the written model files, the card excluded. */
   readonly sizeBytes: number;
@@ -93,8 +95,7 @@ Initial weights N(0, 0.02²) from seed ${o.seed} (norms 1). AdamW, learning rate
 decay, weight decay ${o.weightDecay}, gradient clipping 1.0; global batch ${r.globalBatchSize} windows (${o.perDeviceBatchSize} per worker × ${o.workers} workers)
 of up to ${c.contextLength} tokens; **${r.steps} steps, ${r.windowsSeen.toLocaleString('en-US')} windows, about ${r.tokensSeen.toLocaleString('en-US')} tokens seen**
 (${((r.tokensSeen / Math.max(1, r.data.train.numTokens)) * 100).toFixed(0)} % of one epoch). Wall time on the 2-core development machine (wasm backend, shared with
-other jobs): **${minutes(r.runWallMs)}** for the run (training and both evaluations, from the workers joining), ${minutes(r.totalWallMs)} for the
-whole pipeline (tokenizer, data, the run, samples).
+other jobs): **${minutes(r.runWallMs)}** for the run (training and both evaluations, from the workers joining), ${r.runReused ? 'the card and\nsamples rewritten from that finished run (`--reuse-run`).' : `${minutes(r.totalWallMs)} for the\nwhole pipeline (tokenizer, data, the run, samples).`}
 
 | step | training loss |
 |---|---|

@@ -154,6 +154,7 @@ export async function runPretrainPipeline(options: PretrainOptions, log: (line: 
     numEvalPieces: Math.min(options.maxEvalSamples, pieces.heldOut.numPieces),
     runWallMs,
     totalWallMs: performance.now() - started,
+    runReused: isReused,
     samples,
     sizeBytes,
   };
