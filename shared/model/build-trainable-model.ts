@@ -10,7 +10,7 @@ import type { ModelSpec } from './types.js';
 
 /**
  * Builds the trainable model for `spec` (uploads the base weights; select the TF.js backend first).
- * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: a method other than LoRA, a
+ * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: `prompt`, a
  *   task other than classification, a target it lacks, a checkpoint head with another label count).
  */
 export function buildTrainableModel(loaded: LoadedBaseModel, spec: ModelSpec): TrainableModel {

@@ -56,16 +56,16 @@ export function describeBaseModel(loaded: LoadedBaseModel): string {
  * Validates `spec` for the model and returns its trainable manifest and seeded initial values (what the
  * coordinator holds).
  * @param maxLength the run's `max_length`, checked against BERT's `max_position_embeddings`. @default unchecked
- * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: a method other than LoRA, a
+ * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: `prompt`, a
  *   task other than classification, a target it lacks, `maxLength` beyond its positions).
  */
 export function trainablePlanOf(loaded: LoadedBaseModel, spec: ModelSpec, seed: number, maxLength?: number): { manifest: TensorSpec[]; initial: NamedTensors } {
   if (loaded.family === 'bert') {
-    validateBertSpec(spec);
+    validateBertSpec(spec, loaded.config);
     if (maxLength !== undefined && maxLength > loaded.config.maxPositions) {
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `max_length ${maxLength} exceeds the BERT model's max_position_embeddings ${loaded.config.maxPositions}`);
     }
-    return { manifest: bertTrainableManifest(loaded.config, spec), initial: initBertTrainableValues(loaded.config, spec, seed, loaded.head) };
+    return { manifest: bertTrainableManifest(loaded.config, spec), initial: initBertTrainableValues(loaded.config, spec, seed, loaded.head, loaded.weights) };
   }
   validateModelSpec(spec, loaded.config);
   return { manifest: trainableManifest(loaded.config, spec, loaded.weights), initial: initTrainableValues(loaded.config, spec, seed, loaded.weights) };

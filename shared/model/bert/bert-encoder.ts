@@ -8,7 +8,9 @@
  * {@link bertEncoderForward} allocates freely: call it inside `tf.tidy` or a gradient function.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { AdapterSite } from '../../adapters/bottleneck.js';
 import { MASKED_LOGIT } from '../attention.js';
+import { embeddingLookup } from '../embedding-lookup.js';
 import type { FrozenMatrix } from '../linear-ops.js';
 import { disposeFrozenMatrix, frozenMatrix } from '../linear-ops.js';
 import type { ModelOps } from '../ops.js';
@@ -20,6 +22,18 @@ import type { BertWeights } from './load-hf-bert.js';
 
 /** An additive update `Δy` `[n, out]` to a frozen linear layer given its input `x` `[n, in]`, or `undefined`. */
 export type BertLinearAdapter = (layer: number, target: BertLoraTarget, x: tf.Tensor2D) => tf.Tensor2D | undefined;
+
+/** Maps a sub-layer output `y` `[n, hidden]` (attention or FFN output projection, before the residual) to its adapted value. */
+export type BertSublayerAdapter = (layer: number, site: AdapterSite, y: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * What trains inside the encoder besides LoRA: base tensors that replace the frozen ones (keyed by their
+ * `BertForSequenceClassification` names, `bert.` + the `BertModel` name), and sub-layer adapters.
+ */
+export interface BertTrainableParts {
+  readonly base?: ReadonlyMap<string, tf.Tensor>;
+  readonly sublayer?: BertSublayerAdapter;
+}
 
 /** A LayerNorm's scale and shift. */
 interface Norm {
@@ -92,6 +106,52 @@ export class FrozenBert {
     });
   }
 
+  /**
+   * {@link embed} with any embedding tensor present in `base` (by `bert.`-prefixed name) used in place of the
+   * frozen one, differentiable in those: call inside a gradient function. The word lookup's gradient goes through
+   * embedding-lookup.ts (wasm lacks UnsortedSegmentSum).
+   */
+  embedTrainable(inputIds: Int32Array, batchSize: number, seqLen: number, base: ReadonlyMap<string, tf.Tensor>): tf.Tensor2D {
+    const h = this.config.hiddenSize;
+    const pick = <T extends tf.Tensor>(name: string, frozen: T): T => (base.get(`bert.embeddings.${name}`) as T | undefined) ?? frozen;
+    const table = pick('word_embeddings.weight', this.wordEmbeddings);
+    const words = table === this.wordEmbeddings ? tf.gather(table, tf.tensor1d(inputIds, 'int32')) : embeddingLookup(table, inputIds);
+    const positions = tf.slice(pick('position_embeddings.weight', this.positionEmbeddings), [0, 0], [seqLen, h]);
+    const tokenType = tf.slice(pick('token_type_embeddings.weight', this.tokenTypeEmbeddings), [0, 0], [1, h]);
+    const summed = tf.add(tf.add(tf.reshape(words, [batchSize, seqLen, h]), tf.expandDims(positions, 0)), tokenType);
+    const norm: Norm = {
+      gamma: pick('LayerNorm.weight', this.embeddingNorm.gamma),
+      beta: pick('LayerNorm.bias', this.embeddingNorm.beta),
+    };
+    return layerNorm(tf.reshape(summed, [batchSize * seqLen, h]) as tf.Tensor2D, norm, this.config.layerNormEps);
+  }
+
+  /** Word-embedding rows `[ids.length, hidden]` of `ids` (frozen: no gradient). */
+  wordRows(inputIds: Int32Array): tf.Tensor2D {
+    return tf.tidy(() => tf.gather(this.wordEmbeddings, tf.tensor1d(inputIds, 'int32')));
+  }
+
+  /**
+   * Embedding output `[batchSize * (seqLen + P), hidden]` of right-padded sequences with `P` virtual tokens
+   * (`prompt` `[P, hidden]`) inserted after [CLS], differentiable in `prompt` (see bert-methods.ts).
+   * @param words {@link wordRows} of the batch, `[batchSize * seqLen, hidden]`.
+   */
+  embedPrompted(words: tf.Tensor2D, prompt: tf.Tensor2D, batchSize: number, seqLen: number): tf.Tensor2D {
+    const h = this.config.hiddenSize;
+    const p = prompt.shape[0];
+    const total = seqLen + p;
+    const w3 = tf.reshape(words, [batchSize, seqLen, h]);
+    const cls = tf.slice(w3, [0, 0, 0], [batchSize, 1, h]);
+    const rest = tf.slice(w3, [0, 1, 0], [batchSize, seqLen - 1, h]);
+    // A broadcast add (not tile): its gradient sums over the batch with a plain reduction, on every backend.
+    const virtual = tf.add(tf.zeros([batchSize, p, h]), tf.expandDims(prompt, 0));
+    const all = tf.concat([cls, virtual, rest], 1);
+    const positions = tf.slice(this.positionEmbeddings, [0, 0], [total, h]);
+    const tokenType = tf.slice(this.tokenTypeEmbeddings, [0, 0], [1, h]);
+    const summed = tf.add(tf.add(all, tf.expandDims(positions, 0)), tokenType);
+    return layerNorm(tf.reshape(summed, [batchSize * total, h]) as tf.Tensor2D, this.embeddingNorm, this.config.layerNormEps);
+  }
+
   /** Free every tensor. */
   dispose(): void {
     this.wordEmbeddings.dispose();
@@ -153,18 +213,31 @@ export interface BertInputs {
   readonly mask: tf.Tensor3D;
 }
 
-/** Last hidden states `[batchSize * seqLen, hidden]`, row `b * seqLen + t` (HF's `last_hidden_state`). */
-export function bertEncoderForward(base: FrozenBert, inputs: BertInputs, ops: ModelOps, adapter?: BertLinearAdapter): tf.Tensor2D {
+/**
+ * Last hidden states `[batchSize * seqLen, hidden]`, row `b * seqLen + t` (HF's `last_hidden_state`).
+ * @param adapter LoRA-style additive updates of the linear layers.
+ * @param parts trainable base tensors and sub-layer adapters (see {@link BertTrainableParts}).
+ */
+export function bertEncoderForward(base: FrozenBert, inputs: BertInputs, ops: ModelOps, adapter?: BertLinearAdapter, parts: BertTrainableParts = {}): tf.Tensor2D {
   const { config } = base;
   const { batchSize, seqLen } = inputs;
   const headDim = bertHeadDim(config);
   const eps = config.layerNormEps;
+  const trained = parts.base;
   const linear = (i: number, target: BertLoraTarget, x: tf.Tensor2D): tf.Tensor2D => {
     const layer = base.layers[i];
-    const y = tf.add(ops.frozenLinear(x, layer.linears[target]), layer.biases[target]) as tf.Tensor2D;
+    const path = `bert.encoder.layer.${i}.${BERT_MODULE_PATHS[target]}`;
+    const w = trained?.get(`${path}.weight`) as tf.Tensor2D | undefined;
+    const b = (trained?.get(`${path}.bias`) as tf.Tensor1D | undefined) ?? layer.biases[target];
+    const y = tf.add(w ? ops.trainableLinear(x, w) : ops.frozenLinear(x, layer.linears[target]), b) as tf.Tensor2D;
     const delta = adapter?.(i, target, x);
     return delta ? tf.add(y, delta) : y;
   };
+  const normOf = (i: number, which: 'attention.output' | 'output', frozen: Norm): Norm => ({
+    gamma: (trained?.get(`bert.encoder.layer.${i}.${which}.LayerNorm.weight`) as tf.Tensor1D | undefined) ?? frozen.gamma,
+    beta: (trained?.get(`bert.encoder.layer.${i}.${which}.LayerNorm.bias`) as tf.Tensor1D | undefined) ?? frozen.beta,
+  });
+  const sublayer = (i: number, site: AdapterSite, y: tf.Tensor2D): tf.Tensor2D => (parts.sublayer ? parts.sublayer(i, site, y) : y);
   const toHeads = (x: tf.Tensor2D): tf.Tensor4D =>
     tf.transpose(tf.reshape(x, [batchSize, seqLen, config.nHeads, headDim]), [0, 2, 1, 3]);
 
@@ -173,9 +246,9 @@ export function bertEncoderForward(base: FrozenBert, inputs: BertInputs, ops: Mo
     const layer = base.layers[i];
     const attended = ops.attention(toHeads(linear(i, 'q', h)), toHeads(linear(i, 'k', h)), toHeads(linear(i, 'v', h)), inputs.mask, 1 / Math.sqrt(headDim));
     const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [batchSize * seqLen, config.hiddenSize]) as tf.Tensor2D;
-    const a = layerNorm(tf.add(linear(i, 'o', merged), h) as tf.Tensor2D, layer.attentionNorm, eps);
+    const a = layerNorm(tf.add(sublayer(i, 'attn', linear(i, 'o', merged)), h) as tf.Tensor2D, normOf(i, 'attention.output', layer.attentionNorm), eps);
     const inner = geluErf(linear(i, 'up', a));
-    h = layerNorm(tf.add(linear(i, 'down', inner), a) as tf.Tensor2D, layer.outputNorm, eps);
+    h = layerNorm(tf.add(sublayer(i, 'mlp', linear(i, 'down', inner)), a) as tf.Tensor2D, normOf(i, 'output', layer.outputNorm), eps);
   }
   return h;
 }
@@ -185,9 +258,11 @@ export function bertEncoderForward(base: FrozenBert, inputs: BertInputs, ops: Mo
  * @param clsSelect frozen `[batchSize, batchSize * seqLen]` selection of each sequence's first row (see
  *   {@link clsSelection}): a product, because a gather's gradient needs UnsortedSegmentSum, which wasm lacks.
  */
-export function bertPool(base: FrozenBert, hidden: tf.Tensor2D, clsSelect: FrozenMatrix, ops: ModelOps): tf.Tensor2D {
+export function bertPool(base: FrozenBert, hidden: tf.Tensor2D, clsSelect: FrozenMatrix, ops: ModelOps, trained?: ReadonlyMap<string, tf.Tensor>): tf.Tensor2D {
   const cls = ops.frozenLeftMatMul(clsSelect, hidden);
-  return tf.tanh(tf.add(ops.frozenLinear(cls, base.pooler), base.poolerBias)) as tf.Tensor2D;
+  const w = trained?.get('bert.pooler.dense.weight') as tf.Tensor2D | undefined;
+  const b = (trained?.get('bert.pooler.dense.bias') as tf.Tensor1D | undefined) ?? base.poolerBias;
+  return tf.tanh(tf.add(w ? ops.trainableLinear(cls, w) : ops.frozenLinear(cls, base.pooler), b)) as tf.Tensor2D;
 }
 
 /** `[batchSize, batchSize * seqLen]` row-major, 1 at (b, b·seqLen): picks position 0 ([CLS]) of every sequence. */

@@ -1,6 +1,8 @@
 /**
- * A trainable BERT sequence classifier (`BertForSequenceClassification`): the frozen encoder and pooler, LoRA on the
- * chosen linear layers, and a trainable classifier `[numLabels, hidden]` + bias on the pooled [CLS] state. Its
+ * A trainable BERT sequence classifier (`BertForSequenceClassification`): the encoder and pooler, frozen except for
+ * what `peft.method` trains (LoRA on the chosen linear layers, Houlsby adapters, virtual tokens after [CLS] for
+ * `prompt`, the top layers and pooler for `feature`, everything for `full`), and a trainable classifier `[numLabels, hidden]` + bias on the pooled [CLS]
+ * state. Its
  * public surface is the one workers use on `TaskModel` (manifest, spec, init/set/getTrainable, computeGradients,
  * evaluate, dispose), so a run can train either.
  *
@@ -8,6 +10,7 @@
  * TF.js backend must be selected before `create`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { applyNonLinearity } from '../../adapters/bottleneck.js';
 import { dropoutMask, loraScale, mixSeed } from '../../adapters/lora.js';
 import { ConfigError, ErrorCode, ShapeError } from '../../errors.js';
 import type { NamedTensors, TensorSpec } from '../../tensors.js';
@@ -20,13 +23,14 @@ import type { Formulation, ModelOps } from '../ops.js';
 import { opsFor } from '../ops.js';
 import type { Batch, BatchStats, ModelSpec } from '../types.js';
 import type { BertConfig } from './bert-config.js';
-import type { BertInputs, BertLinearAdapter } from './bert-encoder.js';
+import type { BertInputs, BertLinearAdapter, BertSublayerAdapter, BertTrainableParts } from './bert-encoder.js';
 import { bertAttentionMask, bertEncoderForward, bertPool, clsSelection, FrozenBert } from './bert-encoder.js';
 import type { BertLoraTarget } from './bert-trainable.js';
 import {
   BERT_CLASSIFIER_BIAS,
   BERT_CLASSIFIER_WEIGHT,
   BERT_LORA_TARGETS,
+  bertLoraDropout,
   bertLoraSpec,
   bertLoraTensorName,
   bertTargets,
@@ -34,7 +38,12 @@ import {
   initBertTrainableValues,
   validateBertSpec,
 } from './bert-trainable.js';
-import type { LoadedBert } from './load-hf-bert.js';
+import { PROMPT_EMBEDDINGS } from '../../adapters/prompt-tuning.js';
+import { bertAdapterTensorName } from './bert-methods.js';
+import type { BertWeights, LoadedBert } from './load-hf-bert.js';
+
+/** Name of the trainable word-embedding table (`full`). */
+const WORD_EMBEDDINGS = 'bert.embeddings.word_embeddings.weight';
 
 /** Options of {@link BertTaskModel.create}. */
 export interface BertTaskModelOptions {
@@ -43,7 +52,16 @@ export interface BertTaskModelOptions {
 }
 
 interface BatchConstants {
-  readonly inputs: BertInputs;
+  readonly batchSize: number;
+  readonly seqLen: number;
+  readonly inputIds: Int32Array;
+  /** The frozen embedding output; absent when embeddings train (computed inside the gradient function). */
+  readonly embeddings?: tf.Tensor2D;
+  /** `prompt`: the batch's word rows `[batchSize * batch seqLen, hidden]`; `seqLen` then counts the virtual tokens. */
+  readonly promptWords?: tf.Tensor2D;
+  /** `prompt`: the batch's own sequence length (without the virtual tokens). */
+  readonly batchSeqLen: number;
+  readonly mask: tf.Tensor3D;
   readonly targets: CrossEntropyTargets;
   readonly cls: FrozenMatrix;
   readonly labels: Int32Array;
@@ -53,10 +71,11 @@ interface BatchConstants {
 export class BertTaskModel {
   readonly config: BertConfig;
   readonly spec: ModelSpec;
-  /** Trainable tensors: LoRA (layers ascending; q, k, v, o, up, down; A before B), then `classifier.weight`, `classifier.bias`. */
+  /** Trainable tensors: the method's (see `bertTrainableManifest`), then `classifier.weight`, `classifier.bias`. */
   readonly manifest: TensorSpec[];
   private readonly base: FrozenBert;
   private readonly head: LoadedBert['head'];
+  private readonly baseWeights: BertWeights;
   private readonly ops: ModelOps;
   private readonly targets: ReadonlySet<BertLoraTarget>;
   private trainable = new Map<string, tf.Tensor>();
@@ -66,6 +85,7 @@ export class BertTaskModel {
     this.config = loaded.config;
     this.spec = spec;
     this.head = loaded.head && loaded.head.bias.length === spec.numLabels ? loaded.head : undefined;
+    this.baseWeights = loaded.weights;
     this.ops = opsFor(options.formulation ?? 'fast');
     this.targets = new Set(bertTargets(spec));
     this.manifest = bertTrainableManifest(this.config, spec);
@@ -75,11 +95,12 @@ export class BertTaskModel {
 
   /**
    * Upload a loaded checkpoint (see `loadHfBert`) and build the classifier, trainable tensors from seed 0.
-   * @throws ConfigError E_CONFIG_INVALID for a spec BERT cannot build (not classification, a `gate` target, ...) or
+   * @throws ConfigError E_CONFIG_INVALID for a spec BERT cannot build (not classification, `prompt`, a `gate`
+   *   target, `trainable_top_layers` beyond the layer count, ...) or
    *   a checkpoint head with another number of labels than `spec.numLabels`.
    */
   static create(loaded: Pick<LoadedBert, 'config' | 'weights' | 'head'>, spec: ModelSpec, options: BertTaskModelOptions = {}): BertTaskModel {
-    validateBertSpec(spec);
+    validateBertSpec(spec, loaded.config);
     if (loaded.head && loaded.head.bias.length !== spec.numLabels) {
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
@@ -91,7 +112,7 @@ export class BertTaskModel {
 
   /** Fresh trainable values, deterministic in `seed`; the classifier is the checkpoint's when it has one. */
   initTrainable(seed: number): NamedTensors {
-    return initBertTrainableValues(this.config, this.spec, seed, this.head);
+    return initBertTrainableValues(this.config, this.spec, seed, this.head, this.baseWeights);
   }
 
   /**
@@ -147,7 +168,7 @@ export class BertTaskModel {
     try {
       const f = (...xs: tf.Tensor[]): tf.Scalar => {
         const byName = new Map(names.map((n, i) => [n, xs[i]]));
-        const logits = this.logitsOf(consts, byName, bertLoraSpec(this.spec).loraDropout > 0 ? seed : undefined);
+        const logits = this.logitsOf(consts, byName, bertLoraDropout(this.spec) > 0 ? seed : undefined);
         const rows = crossEntropyRows(logits, consts.targets);
         logitsKept = tf.keep(logits);
         rowKept = tf.keep(rows);
@@ -220,7 +241,8 @@ export class BertTaskModel {
     this.base.dispose();
   }
 
-  private adapter(params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): BertLinearAdapter {
+  private adapter(params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): BertLinearAdapter | undefined {
+    if (this.spec.peft.method !== 'lora') return undefined;
     const lora = bertLoraSpec(this.spec);
     const scale = loraScale(lora);
     const p = lora.loraDropout;
@@ -237,9 +259,30 @@ export class BertTaskModel {
     };
   }
 
+  /** Houlsby adapters after the attention and FFN output projections (`adapter`), else none. */
+  private sublayer(params: ReadonlyMap<string, tf.Tensor>): BertSublayerAdapter | undefined {
+    const peft = this.spec.peft;
+    if (peft.method !== 'adapter') return undefined;
+    return (layer, site, y) => {
+      const get = (part: 'down.weight' | 'down.bias' | 'up.weight' | 'up.bias'): tf.Tensor => params.get(bertAdapterTensorName(layer, site, part)) as tf.Tensor;
+      const down = tf.add(this.ops.trainableLinear(y, get('down.weight') as tf.Tensor2D), get('down.bias')) as tf.Tensor2D;
+      const up = tf.add(this.ops.trainableLinear(applyNonLinearity(down, peft.nonLinearity), get('up.weight') as tf.Tensor2D), get('up.bias'));
+      return tf.add(y, up) as tf.Tensor2D;
+    };
+  }
+
   private logitsOf(consts: BatchConstants, params: ReadonlyMap<string, tf.Tensor>, dropoutSeed: number | undefined): tf.Tensor2D {
-    const hidden = bertEncoderForward(this.base, consts.inputs, this.ops, this.adapter(params, dropoutSeed));
-    const pooled = bertPool(this.base, hidden, consts.cls, this.ops);
+    const trainsBase = this.spec.peft.method === 'full' || this.spec.peft.method === 'feature';
+    const parts: BertTrainableParts = { base: trainsBase ? params : undefined, sublayer: this.sublayer(params) };
+    const { batchSize, seqLen } = consts;
+    const embeddings =
+      consts.embeddings ??
+      (consts.promptWords
+        ? this.base.embedPrompted(consts.promptWords, params.get(PROMPT_EMBEDDINGS) as tf.Tensor2D, batchSize, consts.batchSeqLen)
+        : this.base.embedTrainable(consts.inputIds, batchSize, seqLen, params));
+    const inputs: BertInputs = { batchSize, seqLen, embeddings, mask: consts.mask };
+    const hidden = bertEncoderForward(this.base, inputs, this.ops, this.adapter(params, dropoutSeed), parts);
+    const pooled = bertPool(this.base, hidden, consts.cls, this.ops, parts.base);
     const w = params.get(BERT_CLASSIFIER_WEIGHT) as tf.Tensor2D;
     return tf.add(this.ops.trainableLinear(pooled, w), params.get(BERT_CLASSIFIER_BIAS) as tf.Tensor1D) as tf.Tensor2D;
   }
@@ -249,10 +292,25 @@ export class BertTaskModel {
     const { batchSize, seqLen } = batch;
     // Everything that can throw runs before the first tensor is made.
     const targets = crossEntropyTargets(batch.labels, this.spec.numLabels, 'batch labels');
-    const embeddings = this.base.embed(batch.inputIds, batchSize, seqLen);
+    const peft = this.spec.peft;
+    if (peft.method === 'prompt') {
+      const total = seqLen + peft.numVirtualTokens;
+      if (total > this.config.maxPositions) {
+        throw new ShapeError(
+          ErrorCode.TENSOR_SHAPE,
+          `batch: seqLen ${seqLen} + ${peft.numVirtualTokens} virtual tokens exceeds the model's max_position_embeddings ${this.config.maxPositions}`,
+        );
+      }
+      const extended = promptedMask(batch.attentionMask, batchSize, seqLen, peft.numVirtualTokens);
+      const mask = tf.tensor3d(bertAttentionMask(extended, batchSize, total), [batchSize, total, total]);
+      const cls = frozenMatrix(clsSelection(batchSize, total), batchSize, batchSize * total);
+      const promptWords = this.base.wordRows(batch.inputIds);
+      return { batchSize, seqLen: total, batchSeqLen: seqLen, inputIds: batch.inputIds, promptWords, mask, targets, cls, labels: batch.labels };
+    }
+    const embeddings = this.manifest.some((s) => s.name === WORD_EMBEDDINGS) ? undefined : this.base.embed(batch.inputIds, batchSize, seqLen);
     const mask = tf.tensor3d(bertAttentionMask(batch.attentionMask, batchSize, seqLen), [batchSize, seqLen, seqLen]);
     const cls = frozenMatrix(clsSelection(batchSize, seqLen), batchSize, batchSize * seqLen);
-    return { inputs: { batchSize, seqLen, embeddings, mask }, targets, cls, labels: batch.labels };
+    return { batchSize, seqLen, batchSeqLen: seqLen, inputIds: batch.inputIds, embeddings, mask, targets, cls, labels: batch.labels };
   }
 }
 
@@ -311,9 +369,22 @@ function statsOf(batch: Batch, labels: Int32Array, rowLoss: tf.Tensor, logits: t
   return { lossSum, numSamples: batch.batchSize, numLossItems, numTokens, numCorrect };
 }
 
+/** The attention mask `[batchSize * (seqLen + p)]` with `p` ones after each sequence's first ([CLS]) entry. */
+function promptedMask(mask: Int32Array, batchSize: number, seqLen: number, p: number): Int32Array {
+  const total = seqLen + p;
+  const out = new Int32Array(batchSize * total);
+  for (let b = 0; b < batchSize; b++) {
+    out[b * total] = mask[b * seqLen];
+    out.fill(1, b * total + 1, b * total + 1 + p);
+    out.set(mask.subarray(b * seqLen + 1, (b + 1) * seqLen), b * total + 1 + p);
+  }
+  return out;
+}
+
 function disposeConstants(consts: BatchConstants): void {
-  consts.inputs.embeddings.dispose();
-  consts.inputs.mask.dispose();
+  consts.embeddings?.dispose();
+  consts.promptWords?.dispose();
+  consts.mask.dispose();
   consts.targets.oneHot.dispose();
   consts.targets.valid.dispose();
   disposeFrozenMatrix(consts.cls);

@@ -1,11 +1,12 @@
 /**
  * The BERT family (`BertModel`, `BertForSequenceClassification`) from Hugging Face directories: config, loader,
- * frozen encoder, trainable classifier with LoRA, merge and writer.
+ * frozen encoder, trainable classifier with every fine-tuning method, merge and writer.
  */
 export { BERT_ACTIVATIONS, BERT_CONFIG_DEFAULTS, bertHeadDim, expectedBertTensors, isBertConfig, parseBertConfig, type BertConfig } from './bert-config.js';
-export { bertAttentionMask, bertEncoderForward, bertPool, clsSelection, FrozenBert, geluErf, layerNorm, type BertInputs, type BertLinearAdapter } from './bert-encoder.js';
+export { bertAttentionMask, bertEncoderForward, bertPool, clsSelection, FrozenBert, geluErf, layerNorm, type BertInputs, type BertLinearAdapter, type BertSublayerAdapter, type BertTrainableParts } from './bert-encoder.js';
 export { exportHfBert } from './bert-export.js';
 export { bertConfigJson, mergeBertLora, writeHfBert, type WritableBert } from './bert-merge.js';
+export { BERT_BASE_PREFIX, bertAdapterManifest, bertAdapterTensorName, bertBaseTuningManifest, bertPromptManifest } from './bert-methods.js';
 export { BertTaskModel, validateBertBatch, type BertTaskModelOptions } from './bert-task-model.js';
 export {
   BERT_CLASSIFIER_BIAS,
@@ -13,7 +14,9 @@ export {
   BERT_CLASSIFIER_WEIGHT,
   BERT_LORA_TARGETS,
   BERT_MODULE_PATHS,
+  BERT_PEFT_METHODS,
   bertLinearShape,
+  bertLoraDropout,
   bertLoraSpec,
   bertLoraTensorName,
   bertTargets,
