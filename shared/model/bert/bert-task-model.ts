@@ -10,6 +10,7 @@
  * TF.js backend must be selected before `create`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readTrainable, uploadTrainable } from '../trainable-tensors.js';
 import { applyNonLinearity } from '../../adapters/bottleneck.js';
 import { dropoutMask, loraScale, mixSeed } from '../../adapters/lora.js';
 import { ConfigError, ErrorCode, ShapeError } from '../../errors.js';
@@ -128,29 +129,14 @@ export class BertTaskModel {
    * @throws ShapeError E_TENSOR_NAME for a missing or unknown name, E_TENSOR_SHAPE for a wrong element count.
    */
   setTrainable(values: NamedTensors): void {
-    for (const name of values.keys()) {
-      if (!this.manifest.some((s) => s.name === name)) {
-        throw new ShapeError(ErrorCode.TENSOR_NAME, `setTrainable: "${name}" is not a trainable tensor of this model`);
-      }
-    }
-    for (const { name, shape } of this.manifest) {
-      const v = values.get(name);
-      if (!v) throw new ShapeError(ErrorCode.TENSOR_NAME, `setTrainable: "${name}" is missing`);
-      if (v.length !== sizeOf(shape)) {
-        throw new ShapeError(ErrorCode.TENSOR_SHAPE, `setTrainable: "${name}" has ${v.length} values, expected [${shape.join(', ')}]`);
-      }
-    }
-    const next = new Map<string, tf.Tensor>();
-    for (const { name, shape } of this.manifest) next.set(name, tf.keep(tf.tensor(Float32Array.from(values.get(name) as Float32Array), [...shape], 'float32')));
+    const next = uploadTrainable(this.manifest, values);
     for (const t of this.trainable.values()) t.dispose();
     this.trainable = next;
   }
 
   /** The current trainable values, in manifest order. */
   getTrainable(): NamedTensors {
-    const out: NamedTensors = new Map();
-    for (const { name } of this.manifest) out.set(name, (this.trainable.get(name) as tf.Tensor).dataSync() as Float32Array);
-    return out;
+    return readTrainable(this.manifest, this.trainable);
   }
 
   /**
