@@ -5,7 +5,6 @@ import { resolveOutputDir, toCodecPolicy, toPeftSpec } from '../shared/config.js
 import { encodeTensor, isLossy, resolveCodec } from '../shared/codecs/index.js';
 import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '../shared/data/index.js';
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
-import { isHfModelDir } from '../shared/model/load-hf.js';
 import { describeBaseModel, loadBaseModel, trainablePlanOf, type LoadedBaseModel } from '../shared/model/load-model.js';
 import { modelTaskOf, type BatchStats, type ModelSpec, type RunTask } from '../shared/model/types.js';
 import type { TensorSpec } from '../shared/tensors.js';
@@ -21,6 +20,7 @@ import { shardPlanSha256 } from '../shared/data/shard-plan.js';
 import { MetricsLog, type MetricsRecord } from './metrics.js';
 import { WorkerRegistry } from './registry.js';
 import { BlobServer } from './blob-server.js';
+import { announceModel } from './model-announcement.js';
 import { TrainableState, type TrainableStateSnapshot } from './trainable-state.js';
 import { usesWorkerOptimizer, workerAdamWSettings } from './sparse-optimizer.js';
 import { checkResumable, findResumePoint, isRoundSave, isStepSave, manifestLines, saveCheckpoint } from './checkpoint.js';
@@ -147,16 +147,17 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   // The dashboard page (coordinator/dashboard/), served beside /metrics: every record, and the worker table.
   const dashboard = createLiveDashboard({ run: { outputDir, mode: config.mode, workers: config.workers }, liveWorkers: () => registry.all() });
   metrics.addListener((record) => dashboard.onRecord(record));
-  // Workers that lack the model file fetch it from here (worker/blob-fetch.ts).
+  // Workers that lack the model (a GGUF file, or an HF directory's files) fetch it from here (worker/blob-fetch.ts).
   const blobs = new BlobServer();
-  // An HF directory is not one blob: workers read it from the same path (local) or their own --model copy.
-  const modelFormat = isHfModelDir(loaded.path) ? 'hf' : 'gguf';
-  if (modelFormat === 'gguf') await blobs.serveBlob(loaded.sha256, loaded.path);
+  const modelRef = await announceModel(loaded.path, loaded.sha256, blobs, log).catch(async (err: unknown) => {
+    await blobs.close();
+    throw err;
+  });
   const workerAdamW = workerAdamWSettings(config, manifest, totalSteps);
   const registry = new WorkerRegistry({
     blobs,
     runId,
-    model: { path: loaded.path, sha256: loaded.sha256, format: modelFormat },
+    model: modelRef,
     modelSpec,
     manifest,
     quarantineStrikes: config.quarantine_strikes,

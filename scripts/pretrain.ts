@@ -1,10 +1,12 @@
 /**
  * `npm run pretrain`: makes models/swarmtune-mini with swarmtune itself (coordinator/pretrain-pipeline.ts).
  *
- *   npm run pretrain [-- --steps 120] [--output DIR] [--work-dir DIR] [--seed N] [--workers N] [--reuse-run]
+ *   npm run pretrain [-- --steps 200] [--lr 5e-3] [--domain-steps 400] [--domain-lr 3e-3] [--domain-task FILE]
+ *                    [--output DIR] [--work-dir DIR] [--seed N] [--workers N] [--reuse-run]
  *
- * --reuse-run keeps a finished run of the same configuration in the work folder and rewrites only the model
- * directory, its samples and card.
+ * --steps are the general phase's steps; --domain-steps the domain-adaptive phase's on the training texts of the task
+ * that --domain-task configures (default examples/main-job.yaml; 0 skips the phase). --reuse-run keeps finished runs
+ * of the same configuration in the work folder and rewrites only the model directory, its samples and card.
  *
  * Prints progress on stderr and a JSON summary on stdout.
  */
@@ -19,6 +21,9 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     workers: { type: 'string' },
     lr: { type: 'string' },
+    'domain-steps': { type: 'string' },
+    'domain-lr': { type: 'string' },
+    'domain-task': { type: 'string' },
     'reuse-run': { type: 'boolean' },
   },
 });
@@ -39,6 +44,12 @@ const options: PretrainOptions = {
   workers: intFlag('workers', values.workers, DEFAULT_PRETRAIN_OPTIONS.workers),
   reuseRun: values['reuse-run'] ?? false,
   learningRate: values.lr === undefined ? DEFAULT_PRETRAIN_OPTIONS.learningRate : Number(values.lr),
+  domain: {
+    ...DEFAULT_PRETRAIN_OPTIONS.domain,
+    maxSteps: intFlag('domain-steps', values['domain-steps'], DEFAULT_PRETRAIN_OPTIONS.domain.maxSteps),
+    learningRate: values['domain-lr'] === undefined ? DEFAULT_PRETRAIN_OPTIONS.domain.learningRate : Number(values['domain-lr']),
+    taskConfig: values['domain-task'] ?? DEFAULT_PRETRAIN_OPTIONS.domain.taskConfig,
+  },
 };
 const log = (line: string): void => console.error(line);
 const report = await runPretrainPipeline(options, log);
@@ -48,7 +59,12 @@ console.log(
     steps: report.steps,
     tokens_seen: report.tokensSeen,
     initial_eval_loss: report.initialEvalLoss,
-    final_eval_loss: report.finalEvalLoss,
+    final_eval_loss: report.finalGeneralEvalLoss,
+    general_phase_eval_loss: report.finalEvalLoss,
+    domain_steps: report.domain?.steps ?? 0,
+    domain_initial_eval_loss: report.domain?.initialEvalLoss ?? null,
+    domain_final_eval_loss: report.domain?.finalEvalLoss ?? null,
+    domain_run_wall_s: report.domain ? report.domain.runWallMs / 1000 : null,
     uniform_loss: Math.log(report.config.vocabSize),
     run_wall_s: report.runWallMs / 1000,
     size_bytes: report.sizeBytes,

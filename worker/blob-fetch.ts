@@ -14,9 +14,13 @@ import { CHUNK_HEADER_SLACK_BYTES, DEFAULT_CHUNK_SIZE_BYTES } from '../shared/pr
 import type { Message, ModelRef } from '../shared/protocol/messages.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import { isHfModelDir } from '../shared/model/load-hf.js';
+import { checkedHfFiles, hfDirMismatch, obtainHfDir } from './hf-dir-fetch.js';
 import type { Transport } from '../shared/transport.js';
 
-/** Default cache folder of a worker: `~/.cache/swarmtune` (blobs go to its `blobs/` subfolder). */
+/**
+ * Default cache folder of a worker: `~/.cache/swarmtune` (blobs go to its `blobs/` subfolder, shipped HF model
+ * directories to `hf/<directory digest>/`, hard-linked to their blobs).
+ */
 export const DEFAULT_CACHE_DIR = join(os.homedir(), '.cache', 'swarmtune');
 /**
  * Default bytes per `blob_request`: 4 MiB less the chunk header slack (4,128,768), so that each reply fits in
@@ -161,25 +165,39 @@ export interface ObtainModelOptions extends Omit<FetchBlobOptions, 'store'> {
 }
 
 /**
- * The local path of the base model `ref`: `overridePath` if given; else `ref.path` when that file exists here
- * with the right SHA-256; else the cache, fetching the model from the coordinator when it is absent or partial.
- * @throws as {@link fetchBlob}
+ * The local path of the base model `ref`: `overridePath` if given; else `ref.path` when that file (or HF
+ * directory, file by file) exists here with the right SHA-256; else the cache, fetching the model from the
+ * coordinator when it is absent or partial (an HF directory: worker/hf-dir-fetch.ts, `<cacheDir>/hf/<sha256>/`).
+ * @throws as {@link fetchBlob} and `obtainHfDir`; ProtocolError E_PROTOCOL_MALFORMED for an unsafe file list;
+ *   InputFileError E_MODEL_FILE for an HF directory that is not here and that the coordinator does not ship
  */
 export async function obtainModelFile(ref: ModelRef, options: ObtainModelOptions): Promise<{ path: string; source: 'override' | 'announced' | FetchedBlob['source'] }> {
   if (options.overridePath !== undefined) return { path: resolve(options.overridePath), source: 'override' };
   const log = options.log ?? (() => undefined);
   const announced = resolve(ref.path);
+  const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   if (ref.format === 'hf') {
-    // Directories are not shipped; the sha256 of what is there is checked when it is loaded.
-    if (isHfModelDir(announced)) return { path: announced, source: 'announced' };
-    throw new InputFileError(ErrorCode.MODEL_FILE, `the run's model is the Hugging Face directory ${ref.path}, which is not on this machine: copy it here and pass --model DIR`);
+    if (ref.files === undefined) {
+      // A coordinator that does not ship this directory: the sha256 of what is there is checked when it is loaded.
+      if (isHfModelDir(announced)) return { path: announced, source: 'announced' };
+      throw new InputFileError(ErrorCode.MODEL_FILE, `the run's model is the Hugging Face directory ${ref.path}, which is not on this machine and which the coordinator does not ship: copy it here and pass --model DIR`);
+    }
+    const files = checkedHfFiles({ ...ref, files: ref.files });
+    if (isHfModelDir(announced)) {
+      const why = await hfDirMismatch(announced, files);
+      if (why === undefined) return { path: announced, source: 'announced' };
+      log(`model directory ${announced}: ${why}: using the cache instead`);
+    }
+    const store = BlobStore.inCacheDir(cacheDir);
+    const dir = await obtainHfDir(ref.sha256, files, { cacheDir, log, fetchFile: (file) => fetchBlob(file.sha256, { ...options, store }) });
+    return { path: dir.path, source: dir.source };
   }
   if (await isFile(announced)) {
     const actual = await sha256OfFile(announced);
     if (actual === ref.sha256) return { path: announced, source: 'announced' };
     log(`model ${announced} has sha256 ${actual}, the run uses ${ref.sha256}: using the cache instead`);
   }
-  const store = BlobStore.inCacheDir(options.cacheDir ?? DEFAULT_CACHE_DIR);
+  const store = BlobStore.inCacheDir(cacheDir);
   const fetched = await fetchBlob(ref.sha256, { ...options, store });
   return { path: fetched.path, source: fetched.source };
 }

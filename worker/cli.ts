@@ -138,7 +138,7 @@ program
   .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT (wss://HOST:PORT with TLS)')
   .option(...backendOption)
   .option('--model <path>', 'load the base model from this path instead of the one the coordinator names (same sha256)')
-  .option('--cache-dir <dir>', 'where a model this host lacks is fetched from the coordinator to (<dir>/blobs/<sha256>), resumably', DEFAULT_CACHE_DIR)
+  .option('--cache-dir <dir>', 'where a model this host lacks is fetched from the coordinator to (<dir>/blobs/<sha256>; an HF directory as <dir>/hf/<sha256>/), resumably', DEFAULT_CACHE_DIR)
   .option('--connect-attempts <n>', 'connection attempts before giving up (jittered exponential backoff)', '20')
   .option('--worker-id <id>', 'rejoin under this worker id (the one the coordinator logged); a live session holding it is replaced')
   .addOption(

@@ -29,7 +29,8 @@ export interface WorkerRuntimeOptions {
   /** Load the base model from this path instead of the path the coordinator names (same sha256 required). */
   readonly modelPath?: string;
   /**
-   * Folder of the content-addressed cache a model the worker lacks is fetched into (`<cacheDir>/blobs/<sha256>`).
+   * Folder of the content-addressed cache a model the worker lacks is fetched into (`<cacheDir>/blobs/<sha256>`;
+   * an HF directory's files as blobs, then assembled as `<cacheDir>/hf/<directory sha256>/`).
    * @default DEFAULT_CACHE_DIR (`~/.cache/swarmtune`)
    */
   readonly cacheDir?: string;

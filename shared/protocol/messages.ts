@@ -119,13 +119,34 @@ export interface Hello extends FrameBase {
   readonly clientVersion: string;
 }
 
-/** Where the base model lives; the worker loads it from its own disk and checks the hash. */
+/** One file of an HF model directory the coordinator serves: a blob named by its SHA-256. */
+export interface ModelFileRef {
+  /** A plain file name (letters, digits, `._+-`; no path, no `..`: `isSafeModelFileName`). */
+  readonly name: string;
+  /** Lower-case hex SHA-256 of the file: the `blob_request` id of its bytes. */
+  readonly sha256: string;
+  readonly sizeBytes: number;
+}
+
+/**
+ * Where the base model lives; the worker loads it from its own disk (the announced path, `--model`, or its cache,
+ * fetching blobs it lacks) and checks the hash.
+ */
 export interface ModelRef {
   readonly path: string;
-  /** Lower-case hex SHA-256 of the model file (of an HF directory: as `loadHfModel` computes it). */
+  /**
+   * Lower-case hex SHA-256 of the model file; of an HF directory, the digest `loadHfModel` computes (the sha256 of
+   * the `sha256sum` lines of config.json, the weights files, tokenizer.json and tokenizer_config.json).
+   */
   readonly sha256: string;
-  /** `hf`: a Hugging Face model directory, never shipped (every worker needs its own copy at `path` or `--model`). */
+  /** `gguf`: one file, served as the blob `sha256`; `hf`: a Hugging Face model directory. */
   readonly format: 'gguf' | 'hf';
+  /**
+   * `hf` only: the directory's files the loader reads, each served as a blob, in digest order. Absent (older
+   * coordinators, or names it cannot ship): the directory is not shipped and workers need their own copy.
+   * @default undefined
+   */
+  readonly files?: readonly ModelFileRef[];
 }
 
 /** coordinator → worker: reply to `hello`. */

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { decodeFrame } from '../codec.js';
+import { HF_DIR_MAX_FILES, isSafeModelFileName } from '../model/hf-dir-files.js';
 import { ADAPTER_NON_LINEARITIES, LORA_TARGETS } from '../model/types.js';
 import type { Message, MessageOf, MsgKind } from './messages.js';
 import { MsgKind as Kinds, PROTOCOL_VERSION, TENSOR_CODECS, TENSOR_DTYPES, isMsgKind } from './messages.js';
@@ -49,6 +50,13 @@ const tensorBlob = z.object({
   data: z.instanceof(Uint8Array),
   codec: z.enum(TENSOR_CODECS).optional(),
   blockSize: z.int().min(1).max(1 << 20).optional(),
+});
+
+/** A file of a shipped model directory: its name becomes a path in the worker's cache, so only plain names pass. */
+const modelFileRef = z.object({
+  name: z.string().refine(isSafeModelFileName, { message: 'expected a plain file name (letters, digits, ._+-; no path, no "..")' }),
+  sha256: sha256Hex,
+  sizeBytes: safeCount,
 });
 
 const tensorSpec = z.object({ name: str.min(1), shape: z.array(count).max(MAX_TENSOR_RANK) });
@@ -139,7 +147,12 @@ const schemas = {
     replyTo: id,
     runId: id,
     workerId: id,
-    model: z.object({ path: str, sha256: str, format: z.enum(['gguf', 'hf']) }),
+    model: z.object({
+      path: str,
+      sha256: str,
+      format: z.enum(['gguf', 'hf']),
+      files: z.array(modelFileRef).max(HF_DIR_MAX_FILES).optional(),
+    }),
     modelSpec,
     manifest: z.array(tensorSpec),
     settings: z.record(z.string(), z.unknown()),

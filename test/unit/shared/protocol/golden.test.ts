@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../../../shared/codec.js';
 import { MSG_KINDS } from '../../../../shared/protocol/messages.js';
 import { parseMessage } from '../../../../shared/protocol/parse.js';
-import { sampleMessages } from '../../../fixtures/frames/samples.js';
+import { sampleHfWelcome, sampleMessages } from '../../../fixtures/frames/samples.js';
+import { hfDirDigest } from '../../../../shared/model/hf-dir-files.js';
 
 const FIXTURE_DIR = fileURLToPath(new URL('../../../fixtures/frames/', import.meta.url));
 const UPDATE = process.env.UPDATE_FRAME_FIXTURES === '1';
@@ -46,6 +47,28 @@ describe('golden frames', () => {
       expect(parsed).toEqual(samples[kind]);
     });
   }
+
+  describe('welcome announcing a shipped HF directory (model.files)', () => {
+    const path = `${FIXTURE_DIR}welcome_hf.hex`;
+    const sample = sampleHfWelcome();
+
+    it('encodes to the fixture byte for byte', () => {
+      const bytes = encodeMessage(sample);
+      if (UPDATE) writeFileSync(path, toHex(bytes));
+      expect(toHex(bytes)).toBe(readFileSync(path, 'utf8'));
+    });
+
+    it('parses back to the sample, its digest that of its file list', () => {
+      const parsed = parseMessage(fromHex(readFileSync(path, 'utf8')));
+      expect(parsed).toEqual(sample);
+      expect(hfDirDigest(sample.model.files!)).toBe(sample.model.sha256);
+    });
+
+    it('the GGUF welcome fixture (no files) still parses, without a files field', () => {
+      const parsed = parseMessage(fromHex(readFileSync(`${FIXTURE_DIR}welcome.hex`, 'utf8')));
+      expect(parsed.kind === 'welcome' && 'files' in parsed.model).toBe(false);
+    });
+  });
 
   it('decodes tensor data as plain Uint8Array views, not copies', () => {
     const bytes = fromHex(readFileSync(`${FIXTURE_DIR}grad_result.hex`, 'utf8'));

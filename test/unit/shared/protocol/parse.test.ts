@@ -6,7 +6,8 @@ import { ErrorCode, OrchestratorError, ProtocolError } from '../../../../shared/
 import { MAX_FRAME_DEPTH } from '../../../../shared/protocol/frame-scan.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
 import { expectKind, parseMessage, ProtocolVersionError, tryParseMessage } from '../../../../shared/protocol/parse.js';
-import { sampleList, sampleMessages } from '../../../fixtures/frames/samples.js';
+import { sampleHfWelcome, sampleList, sampleMessages } from '../../../fixtures/frames/samples.js';
+import { HF_DIR_MAX_FILES } from '../../../../shared/model/hf-dir-files.js';
 
 // Encodes arbitrary data with the same wire options as encodeMessage but no type checks (for hostile frames).
 const raw = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
@@ -94,6 +95,21 @@ describe('parseMessage', () => {
     expect(codeOf(enc(hello))).toBe(ErrorCode.PROTOCOL_MALFORMED);
     expect(messageOf(enc(hello))).toMatch(/capabilities/);
     expect(messageOf(enc({ ...req, params: [{ ...req.params![0], codec: 'zstd' }] }))).toMatch(/params\[0\]\.codec/);
+  });
+
+  it('refuses shipped model file names that are paths, traversals or hidden, and bad file hashes', () => {
+    const welcome = sampleHfWelcome();
+    const withFile = (file: Record<string, unknown>) => enc({ ...welcome, model: { ...welcome.model, files: [...welcome.model.files!, file] } });
+    const file = { name: 'tokenizer_config.json', sha256: '04'.repeat(32), sizeBytes: 268 };
+    expect(expectKind(parseMessage(withFile(file)), 'welcome').model.files).toHaveLength(4);
+    for (const name of ['../config.json', '..', '.', 'a/b.json', '/etc/passwd', 'C:\\x', 'dir\\f', '.hidden', 'a..b', '', 'x\u0000y', 'é.json', 'a'.repeat(256)]) {
+      expect(codeOf(withFile({ ...file, name })), name).toBe(ErrorCode.PROTOCOL_MALFORMED);
+    }
+    expect(messageOf(withFile({ ...file, name: '../x' }))).toMatch(/model\.files\[3\]\.name: expected a plain file name/);
+    expect(codeOf(withFile({ ...file, sha256: 'AB'.repeat(32) }))).toBe(ErrorCode.PROTOCOL_MALFORMED);
+    expect(codeOf(withFile({ ...file, sizeBytes: -1 }))).toBe(ErrorCode.PROTOCOL_MALFORMED);
+    const many = Array.from({ length: HF_DIR_MAX_FILES + 1 }, (_, i) => ({ ...file, name: `f${i}` }));
+    expect(codeOf(enc({ ...welcome, model: { ...welcome.model, files: many } }))).toBe(ErrorCode.PROTOCOL_MALFORMED);
   });
 
   it('tolerates unknown optional fields (forward compatibility) and drops them', () => {
