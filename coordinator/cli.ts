@@ -134,6 +134,7 @@ Examples:
   swarmtune run --set learning_rate=5e-3 --set peft.r=16 --set peft.target_modules=all-linear
   swarmtune run --set eval_strategy=steps --set eval_steps=20 --set save_strategy=steps --set save_steps=20 \\
                 --set load_best_model_at_end=true --set metric_for_best_model=accuracy
+  swarmtune run --set model=test/fixtures/hf-bert --set task=causal-lm --set max_length=56   # BERT: masked-LM
   SWARMTUNE_LEARNING_RATE=1e-3 swarmtune run --print-config   # show what would run, then exit
   swarmtune run --resume                                     # continue the newest run from its newest checkpoint`,
   )

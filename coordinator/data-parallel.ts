@@ -1,6 +1,7 @@
 import type { Batch, BatchStats, RunTask } from '../shared/model/types.js';
 import type { TokenizedItem } from '../shared/data/types.js';
-import { collateBatch, sequentialBatchIndices } from '../shared/data/index.js';
+import { collateBatch, sequentialBatchIndices, type MlmMasking } from '../shared/data/index.js';
+import { maskedIfMlm } from '../shared/model/mlm-plan.js';
 import { MsgKind } from '../shared/protocol/messages.js';
 import { batchToWire } from '../shared/protocol/batch.js';
 import { float32Blob, validateTensors } from '../shared/codec.js';
@@ -21,6 +22,11 @@ import { isGateRejection } from './quarantine.js';
 export interface DataParallelOptions {
   readonly task: RunTask;
   readonly padId: number;
+  /**
+   * Masked-LM runs: every slice is masked here, where it is collated, keyed by its examples' indices and the step
+   * (evaluation: one fixed mask), so the result does not depend on how the global batch is cut. @default none
+   */
+  readonly mlm?: MlmMasking;
   readonly stepTimeoutMs: number;
   readonly onWorkerLoss: OnWorkerLoss;
   /** Seed mixed into each step's dropout seed. */
@@ -88,7 +94,7 @@ export class DataParallelTrainer {
     const params = this.state.paramsFloat32();
     const stepIndex = this.state.step;
     const results = await this.computeAll(slices, workers, (slice, worker) =>
-      this.gradientsFor(worker, collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions()), params, stepIndex, slice.sliceIndex),
+      this.gradientsFor(worker, this.collate(examples, slice.exampleIndices, stepIndex), params, stepIndex, slice.sliceIndex),
     );
     const contributions = results.map((r) => r.value);
     // With workers' own optimizers (sparse_optimizer: worker) the results are updates, weighted like gradients.
@@ -105,7 +111,7 @@ export class DataParallelTrainer {
     const params = this.state.paramsFloat32();
     const slices: BatchSlice[] = sequentialBatchIndices(examples.length, batchSize).map((exampleIndices, sliceIndex) => ({ sliceIndex, exampleIndices }));
     const results = await this.computeAll(slices, workers, async (slice, worker) => {
-      const batch = collateBatch(slice.exampleIndices.map((i) => examples[i]), this.collateOptions());
+      const batch = this.collate(examples, slice.exampleIndices, 'eval');
       const reply = await worker.request(
         { kind: MsgKind.EVAL_REQUEST, step: this.state.step, ...this.paramsFor(worker, params), batch: batchToWire(batch) },
         MsgKind.EVAL_RESULT,
@@ -116,8 +122,10 @@ export class DataParallelTrainer {
     return results.reduce((total, r) => addStats(total, r.value), EMPTY_STATS);
   }
 
-  private collateOptions() {
-    return { task: this.options.task, padId: this.options.padId };
+  /** The padded (and, for masked-LM, masked) batch of `examples` at `indices`. */
+  private collate(examples: readonly TokenizedItem[], indices: readonly number[], round: number | 'eval'): Batch {
+    const batch = collateBatch(indices.map((i) => examples[i]), { task: this.options.task, padId: this.options.padId });
+    return maskedIfMlm(batch, this.options.mlm, indices, round);
   }
 
   private readyWorkers(): WorkerSession[] {

@@ -7,6 +7,8 @@ import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
 import { describeBaseModel, loadBaseModel, trainablePlanOf, type LoadedBaseModel } from '../shared/model/load-model.js';
 import { modelTaskOf, type BatchStats, type ModelSpec, type RunTask } from '../shared/model/types.js';
+import { describeMlm, mlmMaskingOf } from '../shared/model/mlm-plan.js';
+import type { MlmMasking } from '../shared/data/mlm-masking.js';
 import type { TensorSpec } from '../shared/tensors.js';
 import { writePeftAdapter } from '../shared/formats/peft-adapter.js';
 import { resolveWarmupSteps } from '../shared/optimizers/index.js';
@@ -76,6 +78,8 @@ export interface PreparedRun {
   readonly trainSha256: string;
   readonly manifest: TensorSpec[];
   readonly initial: Map<string, Float32Array>;
+  /** Masked-LM runs (`task: causal-lm` on BERT): how every batch is masked where it is collated. */
+  readonly mlm?: MlmMasking;
 }
 
 /**
@@ -99,6 +103,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   const prepared = await prepareRun(config);
   const { loaded, modelSpec, manifest } = prepared;
   log(`model ${loaded.path}: ${describeBaseModel(loaded)}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
+  if (prepared.mlm) log(describeMlm(loaded, config.seed));
   log(`data: ${prepared.train.length} training and ${prepared.eval.length} evaluation examples${prepared.labels.length ? `, labels ${prepared.labels.join('/')}` : ''}`);
 
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);
@@ -258,6 +263,7 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
     const trainer = new DataParallelTrainer(registry, state, {
       task: config.task,
       padId: loaded.tokenizer.padId,
+      mlm: prepared.mlm,
       stepTimeoutMs: config.step_timeout_ms,
       onWorkerLoss: config.on_worker_loss,
       seed: config.seed,
@@ -440,6 +446,11 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     peft: toPeftSpec(config.peft),
   };
   const plan = trainablePlanOf(loaded, modelSpec, config.seed, config.max_length);
+  const mlm = mlmMaskingOf(loaded, modelSpec, config.seed);
+  if (mlm && config.mode === 'federated') {
+    // Federated clients collate their own batches (worker/local-training.ts), which do not mask yet.
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'task causal-lm on a BERT model (masked-LM) is not supported with mode: federated yet; use data-parallel');
+  }
   return {
     loaded,
     modelSpec,
@@ -451,6 +462,7 @@ export async function prepareRun(config: RunConfig): Promise<PreparedRun> {
     trainSha256: data.trainSha256,
     manifest: plan.manifest,
     initial: plan.initial,
+    ...(mlm ? { mlm } : {}),
   };
 }
 

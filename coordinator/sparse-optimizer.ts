@@ -34,5 +34,8 @@ export function workerAdamWSettings(config: RunConfig, manifest: readonly Tensor
     maxGradNorm: config.max_grad_norm,
     lookahead: config.sparse_lookahead,
     finalFlush: config.sparse_final_flush,
+    momentumMasking: config.sparse_momentum_masking,
+    residualDecay: config.sparse_residual_decay,
+    selection: config.topk_selection === 'fisher' ? 'fisher' : 'magnitude',
   };
 }

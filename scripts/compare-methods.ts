@@ -6,8 +6,9 @@
  * `--eval` held-out e-mails. Per method: trainable parameters, the mean bytes of parameters sent to and gradients
  * received from the workers per step (fp32 codecs, all workers together), eval loss and accuracy (classification)
  * or perplexity (causal-lm), wall time. Learning rates per method are fixed below (full fine-tuning and
- * feature-based top layers move base weights: a smaller rate). A method or task the model refuses (BERT is an
- * encoder without a language-model head: no causal-lm; no prompt tuning) is reported with the refusal's message.
+ * feature-based top layers move base weights: a smaller rate). `causal-lm` on a BERT model is masked-language
+ * modelling (eval loss per masked token, perplexity its exp). A method or task the model refuses is reported with
+ * the refusal's message.
  *
  * Progress goes to stderr; stdout gets a Markdown table (one row per method, README layout), then as its LAST line
  * one JSON object:
@@ -27,7 +28,6 @@ import { runCoordinator } from '../coordinator/run.js';
 import { startLocalWorkers, type LocalWorkers } from '../coordinator/local-workers.js';
 import { compileConfig, DEFAULT_MODEL_RELATIVE } from '../shared/config.js';
 import { ErrorCode } from '../shared/errors.js';
-import { isHfBertDir } from '../shared/model/bert/load-hf-bert.js';
 
 const METHODS: Record<string, { peft: Record<string, unknown>; learning_rate: number }> = {
   lora: { peft: { method: 'lora' }, learning_rate: 1e-2 },
@@ -54,7 +54,6 @@ const maxLength = Number(flags['max-length']);
 const task = flags.task as 'classification' | 'causal-lm';
 if (task !== 'classification' && task !== 'causal-lm') throw new Error(`--task: "${String(flags.task)}" is not classification or causal-lm`);
 const modelLabel = flags.model ?? DEFAULT_MODEL_RELATIVE;
-const isBert = flags.model !== undefined && isHfBertDir(flags.model);
 const names = flags.only ? flags.only.split(',') : Object.keys(METHODS);
 for (const name of names) if (!METHODS[name]) throw new Error(`--only: unknown method "${name}" (known: ${Object.keys(METHODS).join(', ')})`);
 const dir = mkdtempSync(join(tmpdir(), 'swarmtune-compare-methods-'));
@@ -86,7 +85,6 @@ async function run(name: string): Promise<Record<string, unknown>> {
   const records: MetricsRecord[] = [];
   const started = performance.now();
   try {
-    if (isBert && task === 'causal-lm') return { refused: 'BERT is an encoder without a language-model head: causal-lm is not supported', peft };
     const result = await runCoordinator(config, {
       log: (line) => log(`${name}: ${line}`),
       onListening: (url) => {

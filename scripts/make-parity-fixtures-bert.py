@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes test/fixtures/hf-bert/: a small random BERT checkpoint in Hugging Face layout plus reference logits.
+"""Writes test/fixtures/hf-bert/: a small random BERT checkpoint in Hugging Face layout plus reference logits, and
+test/fixtures/hf-bert-mlm/: the same encoder as a BertForMaskedLM (with the MLM head) plus reference MLM logits.
 
 Run once (needs PyTorch, Debian's python3-torch; no transformers: BERT's forward is written here in plain torch,
 following transformers' modeling_bert.py), then commit the output; the tests need no Python:
@@ -10,6 +11,10 @@ Files: config.json (BertForSequenceClassification, hidden 32, 2 layers, 4 heads,
 keys with the `bert.` prefix, `classifier.*`), tokenizer.json (a tiny lowercase WordPiece vocabulary),
 tokenizer_config.json, reference.json (texts, their ids from a reference WordPiece written here, a padded batch,
 logits of the base classifier and of the classifier with a LoRA adapter on query and value, computed in float64).
+hf-bert-mlm/: config.json (BertForMaskedLM), model.safetensors (the same `bert.` tensors, no pooler or classifier,
+plus `cls.predictions.transform.{dense,LayerNorm}.*` and `cls.predictions.bias`; the decoder is tied to the word
+embeddings and not saved, as save_pretrained drops tied weights), the same tokenizer, reference.json (a masked
+batch and the MLM logits at every real position, base and with the LoRA adapter above, float64).
 """
 import json
 import math
@@ -20,6 +25,7 @@ import unicodedata
 import torch
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'hf-bert')
+OUT_MLM = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'hf-bert-mlm')
 HIDDEN, LAYERS, HEADS, INTER, MAX_POS, TYPES, LABELS, EPS = 32, 2, 4, 48, 64, 2, 2, 1e-12
 
 SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
@@ -127,8 +133,19 @@ def random_weights(gen):
     return w
 
 
-def forward(w, ids, mask, lora=None):
-    """BertForSequenceClassification.forward in eval mode (float64), after modeling_bert.py."""
+def mlm_head_weights(gen):
+    """BertForMaskedLM's cls.predictions (decoder tied to the word embeddings), random so that the test sees it."""
+    n = lambda *shape, std=0.2: (torch.randn(*shape, generator=gen) * std).float()
+    return {'cls.predictions.transform.dense.weight': n(HIDDEN, HIDDEN),
+            'cls.predictions.transform.dense.bias': n(HIDDEN, std=0.1),
+            'cls.predictions.transform.LayerNorm.weight': 1 + n(HIDDEN, std=0.1),
+            'cls.predictions.transform.LayerNorm.bias': n(HIDDEN, std=0.1),
+            'cls.predictions.bias': n(len(VOCAB), std=0.1)}
+
+
+def forward(w, ids, mask, lora=None, mlm=False):
+    """BertForSequenceClassification.forward (or BertForMaskedLM's with mlm) in eval mode (float64), after
+    modeling_bert.py."""
     g = {k: v.double() for k, v in w.items()}
     f = torch.nn.functional
     b, t = ids.shape
@@ -155,6 +172,10 @@ def forward(w, ids, mask, lora=None):
         a = ln(lin(ctx, p + 'attention.output.dense') + h, p + 'attention.output.LayerNorm')
         inter = f.gelu(lin(a, p + 'intermediate.dense'))
         h = ln(lin(inter, p + 'output.dense') + a, p + 'output.LayerNorm')
+    if mlm:
+        x = f.gelu(lin(h, 'cls.predictions.transform.dense'))
+        x = ln(x, 'cls.predictions.transform.LayerNorm')
+        return x @ g['bert.embeddings.word_embeddings.weight'].T + g['cls.predictions.bias']
     pooled = torch.tanh(lin(h[:, 0], 'bert.pooler.dense'))
     return f.linear(pooled, g['classifier.weight'], g['classifier.bias'])
 
@@ -219,6 +240,46 @@ def main():
     with open(os.path.join(OUT, 'reference.json'), 'w') as fh:
         json.dump(reference, fh)
     print('wrote', OUT, 'logits', logits.tolist())
+    write_mlm_fixture(w, ids, mask, modules, r, alpha, lora_tensors, config)
+
+
+def write_mlm_fixture(w, ids, mask, modules, r, alpha, lora_tensors, cls_config):
+    """hf-bert-mlm/: the encoder of hf-bert with an MLM head; a fixed masked batch and its logits."""
+    os.makedirs(OUT_MLM, exist_ok=True)
+    head = mlm_head_weights(torch.Generator().manual_seed(4321))
+    mw = {k: v for k, v in w.items() if k.startswith('bert.') and not k.startswith('bert.pooler.')}
+    mw.update(head)
+    config = {k: v for k, v in cls_config.items() if k not in ('id2label', 'label2id')}
+    config['architectures'] = ['BertForMaskedLM']
+    with open(os.path.join(OUT_MLM, 'config.json'), 'w') as fh:
+        json.dump(config, fh, indent=2)
+    write_safetensors(os.path.join(OUT_MLM, 'model.safetensors'), mw)
+    for name in ['tokenizer.json', 'tokenizer_config.json']:
+        with open(os.path.join(OUT, name)) as src, open(os.path.join(OUT_MLM, name), 'w') as dst:
+            dst.write(src.read())
+    # A fixed masked batch: [MASK] at the 2nd and 5th real token of each sequence, a random word at the 3rd.
+    masked = ids.clone()
+    labels = torch.full_like(ids, -100)
+    for b in range(ids.shape[0]):
+        for pos, repl in [(2, VOCAB_INDEX['[MASK]']), (5, VOCAB_INDEX['[MASK]']), (3, VOCAB_INDEX['money'])]:
+            if mask[b, pos] == 1 and mask[b, pos + 1] == 1:
+                labels[b, pos] = ids[b, pos]
+                masked[b, pos] = repl
+    full = {**w, **head}
+    logits = forward(full, masked, mask, mlm=True)
+    lora_logits = forward(full, masked, mask, {'modules': modules, 'scale': alpha / r}, mlm=True)
+    real = mask.flatten().nonzero().flatten()
+    chosen = (labels.flatten() >= 0).nonzero().flatten()
+    v = len(VOCAB)
+    rounded = lambda t: [float('%.7g' % x) for x in t.flatten().tolist()]
+    reference = {'batch_size': ids.shape[0], 'seq_len': ids.shape[1], 'input_ids': masked.flatten().tolist(),
+                 'attention_mask': mask.flatten().tolist(), 'labels': labels.flatten().tolist(),
+                 'real_positions': real.tolist(), 'logits': rounded(logits.reshape(-1, v)[real]),
+                 'lora': {'r': r, 'lora_alpha': alpha, 'target_modules': ['q', 'v'], 'tensors': lora_tensors,
+                          'masked_positions': chosen.tolist(), 'logits': rounded(lora_logits.reshape(-1, v)[chosen])}}
+    with open(os.path.join(OUT_MLM, 'reference.json'), 'w') as fh:
+        json.dump(reference, fh)
+    print('wrote', OUT_MLM, 'masked positions', chosen.tolist())
 
 
 if __name__ == '__main__':

@@ -35,19 +35,27 @@ const VARIANTS: readonly Variant[] = [
 ];
 
 // Alternatives measured while choosing the topk defaults (README, "The wire"); run them with --codecs NAME,NAME.
+// Those from before `topk_selection: fisher` pin the ranking they were measured with: by magnitude, k per tensor.
 const TOPK = { params_codec: 'fp32', grads_codec: 'topk:0.01' } as const;
+const BY_MAGNITUDE = { topk_selection: 'magnitude', topk_scope: 'tensor' } as const;
 const EXPERIMENTS: readonly Variant[] = [
-  { name: 'topk_1pct_ef_coordinator', ...TOPK, error_feedback: true, extra: { sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_no_ef_coordinator', ...TOPK, error_feedback: false, extra: { sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_ef_worker_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global' } },
-  { name: 'topk_1pct_ef_no_lookahead', ...TOPK, error_feedback: true, extra: { sparse_lookahead: false } },
-  { name: 'topk_1pct_ef_worker_global_no_lookahead', ...TOPK, error_feedback: true, extra: { topk_scope: 'global', sparse_lookahead: false } },
-  { name: 'topk_1pct_ef_lookahead_flush', ...TOPK, error_feedback: true, extra: { sparse_lookahead: true, sparse_final_flush: true } },
-  { name: 'topk_1pct_ef_global', ...TOPK, error_feedback: true, extra: { topk_scope: 'global', sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_no_ef_global', ...TOPK, error_feedback: false, extra: { topk_scope: 'global', sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_ef_frozen_w6', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_ef_frozen_w6_global', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_scope: 'global', sparse_optimizer: 'coordinator' } },
-  { name: 'topk_1pct_ef_frozen_w6_precond', ...TOPK, error_feedback: true, extra: { sparse_warmup_steps: 6, topk_selection: 'preconditioned', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_magnitude', ...TOPK, error_feedback: true, extra: BY_MAGNITUDE },
+  { name: 'topk_1pct_no_ef_magnitude', ...TOPK, error_feedback: false, extra: BY_MAGNITUDE },
+  { name: 'topk_1pct_ef_fisher_tensor', ...TOPK, error_feedback: true, extra: { topk_scope: 'tensor' } },
+  { name: 'topk_1pct_ef_momentum_masking', ...TOPK, error_feedback: true, extra: { sparse_momentum_masking: true } },
+  { name: 'topk_1pct_ef_magnitude_momentum_masking', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_momentum_masking: true } },
+  { name: 'topk_1pct_ef_magnitude_decay_0.95', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_residual_decay: 0.95 } },
+  { name: 'topk_1pct_ef_coordinator', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_no_ef_coordinator', ...TOPK, error_feedback: false, extra: { ...BY_MAGNITUDE, sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_worker_global', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, topk_scope: 'global' } },
+  { name: 'topk_1pct_ef_no_lookahead', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_lookahead: false } },
+  { name: 'topk_1pct_ef_worker_global_no_lookahead', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, topk_scope: 'global', sparse_lookahead: false } },
+  { name: 'topk_1pct_ef_lookahead_flush', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_final_flush: true } },
+  { name: 'topk_1pct_ef_global', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_no_ef_global', ...TOPK, error_feedback: false, extra: { ...BY_MAGNITUDE, topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_warmup_steps: 6, sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6_global', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_warmup_steps: 6, topk_scope: 'global', sparse_optimizer: 'coordinator' } },
+  { name: 'topk_1pct_ef_frozen_w6_precond', ...TOPK, error_feedback: true, extra: { ...BY_MAGNITUDE, sparse_warmup_steps: 6, topk_selection: 'preconditioned', sparse_optimizer: 'coordinator' } },
 ];
 
 /** Per-codec figures: mean bytes per step each way, final eval loss and accuracy, and eval loss minus fp32's. */
@@ -57,10 +65,15 @@ export interface CodecTrainingFigure {
   readonly eval_loss: number;
   readonly eval_accuracy: number;
   readonly eval_loss_vs_fp32: number;
+  /**
+   * Sparse (`topk`) variants: the mean fraction of the trainable coordinates a worker sends per step (8 bytes an
+   * entry: index and value), over the whole run. Absent for dense codecs.
+   */
+  readonly grad_density?: number;
 }
 
 /** Runs every variant for `steps` steps; `undefined` when the stories260K checkpoint is absent. */
-export async function measureCodecTraining(steps: number, log: (line: string) => void, only?: readonly string[]): Promise<Record<string, CodecTrainingFigure> | undefined> {
+export async function measureCodecTraining(steps: number, log: (line: string) => void, only?: readonly string[], seed?: number): Promise<Record<string, CodecTrainingFigure> | undefined> {
   if (!existsSync(DEFAULT_MODEL_PATH)) {
     log(`skipping the training figures: ${DEFAULT_MODEL_PATH} is absent`);
     return undefined;
@@ -74,6 +87,7 @@ export async function measureCodecTraining(steps: number, log: (line: string) =>
         max_steps: steps,
         logging_steps: 1,
         workers: 2,
+        ...(seed === undefined ? {} : { seed }),
         params_codec: variant.params_codec,
         grads_codec: variant.grads_codec,
         error_feedback: variant.error_feedback,
@@ -99,6 +113,11 @@ export async function measureCodecTraining(steps: number, log: (line: string) =>
         eval_loss: round(result.evalLoss),
         eval_accuracy: round(result.evalAccuracy),
       };
+      if (variant.grads_codec.startsWith('topk')) {
+        const elements = [...result.params.values()].reduce((n, p) => n + p.length, 0);
+        // grad_bytes_per_step counts both workers' results: 2 × 8 bytes per entry sent.
+        results[variant.name] = { ...results[variant.name], grad_density: Math.round((mean('grad_bytes_per_step') / (2 * 8 * elements)) * 1e5) / 1e5 };
+      }
       log(`${variant.name}: ${JSON.stringify(results[variant.name])}`);
     }
   } finally {
@@ -113,8 +132,9 @@ function round(x: number): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { steps: { type: 'string', default: '63' }, codecs: { type: 'string' } } });
+  const { values } = parseArgs({ options: { steps: { type: 'string', default: '63' }, codecs: { type: 'string' }, seed: { type: 'string' } } });
   const only = values.codecs?.split(',').filter((c) => c !== '');
-  const figures = await measureCodecTraining(Number(values.steps), (line) => process.stderr.write(`[wire-training] ${line}\n`), only);
-  console.log(JSON.stringify({ training: { steps: Number(values.steps), codecs: figures ?? null } }));
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  const figures = await measureCodecTraining(Number(values.steps), (line) => process.stderr.write(`[wire-training] ${line}\n`), only, seed);
+  console.log(JSON.stringify({ training: { steps: Number(values.steps), seed: seed ?? null, codecs: figures ?? null } }));
 }

@@ -29,6 +29,33 @@ export class LocalAdamWUpdates {
   }
 
   /**
+   * Momentum factor masking (DGC, Lin et al. 2018): zeroes the first moment of `name` at `indices`, the coordinates
+   * whose accumulated update was just sent, so stale momentum does not keep refilling them.
+   * @throws Error when `name` is not in the manifest or an index is out of range
+   */
+  maskFirstMoment(name: string, indices: ArrayLike<number>): void {
+    const m = this.state.firstMoment.get(name);
+    if (m === undefined) throw new Error(`LocalAdamWUpdates: no first moment for "${name}"`);
+    for (let j = 0; j < indices.length; j++) {
+      const i = indices[j];
+      if (!(i >= 0 && i < m.length)) throw new Error(`LocalAdamWUpdates: index ${i} is outside "${name}" (${m.length} elements)`);
+      m[i] = 0;
+    }
+  }
+
+  /**
+   * √v̂ of `name` (AdamW's bias-corrected second moment, the diagonal of the empirical Fisher of the mean gradient):
+   * a displacement δ of coordinate i is worth about ½·v̂ᵢ·δ² of loss, so |δᵢ|·√v̂ᵢ ranks what to send.
+   * Undefined before the first update.
+   */
+  fisherWeights(name: string): Float32Array | undefined {
+    const v = this.state.secondMoment.get(name);
+    if (v === undefined || this.state.secondMomentSteps === 0) return undefined;
+    const correction = 1 - this.settings.adamw.beta2 ** this.state.secondMomentSteps;
+    return Float32Array.from(v, (x) => Math.sqrt(x / correction));
+  }
+
+  /**
    * The AdamW update of optimizer step `step` (0-based, for the learning rate) from `gradSum`, the gradient of the
    * summed loss over `numLossItems` items: mean, clip, AdamW on a float64 copy of `params`, and the difference.
    * @throws Error when `numLossItems` is not positive or a tensor of the manifest is missing

@@ -4,7 +4,7 @@
  * magnitude over the worker's own second-moment estimate).
  */
 import type { TensorBlob } from '../shared/protocol/messages.js';
-import { encodeTensor, ErrorFeedback, topkCount } from '../shared/codecs/index.js';
+import { allocateTopkBudget, encodeTensor, ErrorFeedback } from '../shared/codecs/index.js';
 import type { CodecSpec } from '../shared/codecs/index.js';
 import { encodeTopkAt, selectTopkIndices } from '../shared/codecs/topk.js';
 import { DEFAULT_TOPK_DENSITY } from '../shared/codecs/spec.js';
@@ -16,10 +16,17 @@ export interface TopkGradientOptions {
   readonly errorFeedback: boolean;
   /** Optimizer steps (0-based indices below this) whose topk tensors go dense as fp32. @default 0 */
   readonly warmupSteps: number;
-  /** `tensor`: k = ceil(density·n) per tensor; `global`: the same total k over all topk tensors of a result. @default 'tensor' */
+  /**
+   * The result keeps ⌊Σ density·n⌋ entries over its topk tensors ({@link allocateTopkBudget}); `tensor`: each
+   * tensor its share (⌊density·n⌋, the remainders by largest fraction); `global`: wherever the scores are largest.
+   * @default 'tensor'
+   */
   readonly scope: 'tensor' | 'global';
-  /** Rank by `magnitude`, or by magnitude / √v of the warm-up gradients (`preconditioned`). @default 'magnitude' */
-  readonly selection: 'magnitude' | 'preconditioned';
+  /**
+   * Rank by `magnitude`, or by magnitude / √v of the warm-up gradients (`preconditioned`); `fisher` ranks by the
+   * caller's {@link TopkTensor.weights} (by magnitude where a tensor has none). @default 'magnitude'
+   */
+  readonly selection: 'magnitude' | 'preconditioned' | 'fisher';
   /** Decay of the worker's second-moment estimate over the warm-up steps. @default 0.999 */
   readonly beta2: number;
 }
@@ -39,6 +46,12 @@ export interface TopkTensor {
   readonly shape: readonly number[];
   readonly values: Float32Array;
   readonly spec: CodecSpec;
+  /**
+   * Per-element weights of the ranking: entries are chosen by |value + residual| · weight instead of by magnitude
+   * (e.g. √v̂ of the worker's AdamW, `topk_selection: fisher`). Non-negative and finite; overrides `selection`.
+   * @default undefined (rank by `selection`)
+   */
+  readonly weights?: Float32Array;
 }
 
 /** Per-worker state (residuals, second-moment estimate) across the steps of a run. */
@@ -58,8 +71,12 @@ export class TopkGradientEncoder {
     tensors.forEach((t, i) => {
       if (!corrected[i].every(Number.isFinite)) throwFirstNonFinite(t.name, 'topk', t.values.every(Number.isFinite) ? corrected[i] : t.values);
     });
-    const scores = tensors.map((t, i) => this.scores(t.name, corrected[i]));
-    const counts = tensors.map((t) => topkCount(t.values.length, t.spec.density ?? DEFAULT_TOPK_DENSITY));
+    const scores = tensors.map((t, i) => (t.weights === undefined ? this.scores(t.name, corrected[i]) : weighted(corrected[i], t.weights)));
+    // One budget for the result (⌊Σ density·n⌋ entries), so many small tensors do not round it up past the density.
+    const counts = allocateTopkBudget(
+      tensors.map((t) => t.values.length),
+      tensors.map((t) => t.spec.density ?? DEFAULT_TOPK_DENSITY),
+    );
     const chosen = this.options.scope === 'global' ? selectGlobal(scores, counts) : scores.map((s, i) => selectTopkIndices(s, counts[i]));
     const blobs = tensors.map((t, i): TensorBlob => ({
       name: t.name,
@@ -70,6 +87,11 @@ export class TopkGradientEncoder {
     }));
     if (this.options.errorFeedback) tensors.forEach((t, i) => this.errorFeedback.keep(t.name, t.shape, corrected[i], blobs[i]));
     return blobs;
+  }
+
+  /** Multiplies every residual by `factor` in [0, 1] (`sparse_residual_decay`; see {@link ErrorFeedback.scale}). */
+  scaleResiduals(factor: number): void {
+    this.errorFeedback.scale(factor);
   }
 
   /** The error-feedback residual held for `name` (a copy), or undefined when none is. */
@@ -103,6 +125,13 @@ export class TopkGradientEncoder {
     }
     return scores;
   }
+}
+
+/** |values| · weights, element by element, as ranking scores. */
+function weighted(values: Float32Array, weights: Float32Array): Float32Array {
+  const scores = new Float32Array(values.length);
+  for (let i = 0; i < scores.length; i++) scores[i] = Math.abs(values[i]) * weights[i];
+  return scores;
 }
 
 /** One ranking over all tensors laid end to end, with as many entries in all as the per-tensor counts add to. */

@@ -25,6 +25,7 @@ export class DataParallelRank {
   private readonly localOptimizer?: LocalAdamWUpdates;
   private readonly lookahead: boolean;
   private readonly finalFlushStep?: number;
+  private readonly localSettings?: WorkerAdamWSettings;
   private heldParams?: NamedTensors;
   /** `lookahead`: the model holds θ + residual, not the held θ. */
   private isShifted = false;
@@ -49,6 +50,7 @@ export class DataParallelRank {
     if (localOptimizer !== undefined) this.localOptimizer = new LocalAdamWUpdates(model.manifest, localOptimizer);
     this.lookahead = localOptimizer?.lookahead === true && useErrorFeedback;
     this.finalFlushStep = localOptimizer?.finalFlush === true ? localOptimizer.schedule.totalSteps - 1 : undefined;
+    this.localSettings = localOptimizer;
   }
 
   /**
@@ -63,10 +65,12 @@ export class DataParallelRank {
     if (this.lookahead) this.shiftByResidual();
     const { stats, grads } = this.model.computeGradients(wireToBatch(request.batch), { dropoutSeed: request.dropoutSeed });
     const values = this.localOptimizer ? this.localOptimizer.update(request.step, this.heldParams!, grads, stats.numLossItems) : grads;
+    const encoded = this.encodeGradients(request.step, values);
+    this.afterSparseSend(encoded);
     return {
       replyTo: request.id,
       step: request.step,
-      grads: this.encodeGradients(request.step, values),
+      grads: encoded,
       stats,
       computeMs: performance.now() - started,
     };
@@ -86,9 +90,27 @@ export class DataParallelRank {
     const sparse = specs.filter((t) => t.codec.codec === 'topk');
     // The last step of a run with `finalFlush` sends everything (topk at density 1 sends each value, residual included).
     const flush = this.finalFlushStep === step;
-    const sparseBlobs = this.topk.encode(step, sparse.map((t) => ({ name: t.name, shape: t.shape, values: t.values, spec: flush ? { codec: 'topk' as const, density: 1 } : t.codec })));
+    const fisher = this.localSettings?.selection === 'fisher' ? this.localOptimizer : undefined;
+    const sparseBlobs = this.topk.encode(
+      step,
+      sparse.map((t) => {
+        const weights = fisher?.fisherWeights(t.name);
+        return { name: t.name, shape: t.shape, values: t.values, spec: flush ? { codec: 'topk' as const, density: 1 } : t.codec, ...(weights ? { weights } : {}) };
+      }),
+    );
     const byName = new Map(sparse.map((t, i) => [t.name, sparseBlobs[i]]));
     return specs.map((t) => byName.get(t.name) ?? this.encodeGradient(t.name, t.shape, t.values));
+  }
+
+  /** Worker-side AdamW only: momentum masking of the coordinates just sent, then residual decay. */
+  private afterSparseSend(blobs: readonly TensorBlob[]): void {
+    const local = this.localOptimizer;
+    const settings = this.localSettings;
+    if (local === undefined || settings === undefined) return;
+    if (settings.momentumMasking === true) {
+      for (const blob of blobs) if (blob.codec === 'topk') local.maskFirstMoment(blob.name, topkIndices(blob.data));
+    }
+    if (settings.residualDecay !== undefined && settings.residualDecay !== 1) this.topk.scaleResiduals(settings.residualDecay);
   }
 
   private encodeGradient(name: string, shape: readonly number[], values: Float32Array) {
@@ -114,4 +136,11 @@ export class DataParallelRank {
     this.model.setTrainable(shifted);
     this.isShifted = true;
   }
+}
+
+/** The indices of a topk payload (its first half, 4 bytes each), copied out of the blob's bytes. */
+function topkIndices(data: Uint8Array): Uint32Array {
+  const k = data.byteLength / 8;
+  const view = new DataView(data.buffer, data.byteOffset, 4 * k);
+  return Uint32Array.from({ length: k }, (_, j) => view.getUint32(4 * j, true));
 }

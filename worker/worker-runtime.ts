@@ -168,7 +168,7 @@ interface WorkerSettings {
   /** `topk` gradients: dense warm-up steps, scope and ranking (worker/topk-gradients.ts). */
   readonly sparse_warmup_steps?: number;
   readonly topk_scope?: 'tensor' | 'global';
-  readonly topk_selection?: 'magnitude' | 'preconditioned';
+  readonly topk_selection?: 'magnitude' | 'preconditioned' | 'fisher';
   readonly adam_beta2?: number;
   /** Set with `sparse_optimizer: worker`: this worker steps AdamW itself and sends updates (worker/local-adamw-updates.ts). */
   readonly worker_adamw?: WorkerAdamWSettings;

@@ -81,6 +81,19 @@ export class ErrorFeedback {
     return entry === undefined ? undefined : entry.residual.slice();
   }
 
+  /**
+   * Multiplies every residual by `factor` (residual decay: what is scaled away is dropped for good, so the sum of
+   * what was sent plus the residual then falls short of the sum of the inputs by exactly the amounts removed).
+   * @throws RangeError when `factor` is not in [0, 1]
+   */
+  scale(factor: number): void {
+    if (!(factor >= 0 && factor <= 1)) throw new RangeError(`ErrorFeedback.scale: factor ${factor} is not in [0, 1]`);
+    if (factor === 1) return;
+    for (const { residual } of this.residuals.values()) {
+      for (let i = 0; i < residual.length; i++) residual[i] *= factor;
+    }
+  }
+
   /** Forgets every residual. */
   reset(): void {
     this.residuals.clear();

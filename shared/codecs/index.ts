@@ -24,3 +24,4 @@ export { BF16_MAX, bf16BitsToFloat, floatToBf16Bits } from './bf16.js';
 export { FP16_MAX, floatToFp16Bits, fp16BitsToFloat } from './fp16.js';
 export { int8ByteLength } from './int8.js';
 export { topkCount } from './topk.js';
+export { allocateTopkBudget } from './topk-budget.js';

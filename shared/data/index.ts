@@ -35,6 +35,7 @@ export {
 } from './shard-plan.js';
 export { shardPlanSpecOf, type ShardPlanConfig } from './shard-plan-config.js';
 export { formatShardSummary, summarizeShardPlan, type CountStats, type ShardPlanSummary } from './shard-plan-summary.js';
+export { maskBatchForMlm, MLM_EVAL_ROUND, MLM_MASK_FRACTION, MLM_PROBABILITY, MLM_RANDOM_FRACTION, validateMlmMasking, type MlmMasking } from './mlm-masking.js';
 export { evalCount, seededShuffle, splitTrainEval, takeFirst, type SplitOptions } from './split.js';
 export {
   tokenizeForCausalLm,

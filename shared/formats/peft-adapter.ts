@@ -19,6 +19,7 @@ import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { permuteRopeRows, type RopeRowDirection } from './hf-rope-permute.js';
 import { isBertConfig, type BertConfig } from '../model/bert/bert-config.js';
 import { bertTrainableManifest } from '../model/bert/bert-trainable.js';
+import { BERT_MLM_DENSE_WEIGHT, BERT_MLM_MODULE } from '../model/bert/bert-mlm-head.js';
 import { bertTargetsOfModules, bertTargetModules } from './peft-bert.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
@@ -78,6 +79,9 @@ const PEFT_TYPES: Readonly<Record<string, string | null>> = { lora: 'LORA', prom
  * `[r, in]` and `lora_B.weight` `[out, r]`, plus `base_model.model.score.weight` for classification; metadata
  * `{"format":"pt"}`) and `adapter_config.json` as PEFT's `LoraConfig.save_pretrained` writes it. Methods other than
  * LoRA write their tensors under the same prefix and their spec in `swarmtune.method_spec` (PEFT cannot load them).
+ * A BERT masked-LM adapter (`task: causal-lm` on BERT) has `task_type` null (PEFT has no masked-LM task: a plain
+ * `PeftModel` over `BertForMaskedLM`), `bert.`-prefixed module paths, and a newly initialised MLM head under
+ * `modules_to_save: ["cls.predictions.transform"]` plus `base_model.model.cls.predictions.bias`.
  */
 export async function writePeftAdapter(dir: string, tensors: NamedTensors, manifest: readonly TensorSpec[], info: PeftAdapterInfo): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -89,9 +93,14 @@ export async function writePeftAdapter(dir: string, tensors: NamedTensors, manif
   await writeSafetensors(join(dir, 'adapter_model.safetensors'), entries, { format: 'pt' });
   const { peft, task } = info.spec;
   const isClassification = task === 'classification';
+  // causal-lm on BERT is masked-LM: PEFT has no task type for it (a plain PeftModel over BertForMaskedLM), and a
+  // newly initialised head travels as modules_to_save (its output bias, a bare parameter, under its own key).
+  const isMlm = isBert && task === 'causal-lm';
+  const mlmHeadSaved = isMlm && manifest.some((t) => t.name === BERT_MLM_DENSE_WEIGHT);
   const swarmtune = {
     qk_row_layout: layout,
     ...(isBert ? { architecture: 'bert' } : {}),
+    ...(isMlm ? { task: 'masked-lm' } : {}),
     ...(isClassification ? { num_labels: info.spec.numLabels, pooling: info.spec.pooling, labels: info.labels ?? [] } : {}),
     ...(peft.method !== 'lora' ? { method_spec: peft } : {}),
   };
@@ -112,10 +121,10 @@ export async function writePeftAdapter(dir: string, tensors: NamedTensors, manif
       : {};
   const config = {
     peft_type: PEFT_TYPES[peft.method] ?? null,
-    task_type: isClassification ? 'SEQ_CLS' : 'CAUSAL_LM',
+    task_type: isClassification ? 'SEQ_CLS' : isMlm ? null : 'CAUSAL_LM',
     base_model_name_or_path: info.baseModel,
     ...lora,
-    modules_to_save: isClassification ? [isBert ? 'classifier' : 'score'] : null,
+    modules_to_save: isClassification ? [isBert ? 'classifier' : 'score'] : mlmHeadSaved ? [BERT_MLM_MODULE] : null,
     inference_mode: true,
     revision: null,
     swarmtune,
@@ -208,10 +217,12 @@ async function loadBertPeftAdapter(dir: string, config: Record<string, unknown>,
   const filePath = join(dir, 'adapter_model.safetensors');
   const file = await readSafetensors(filePath);
   const tensors: NamedTensors = new Map(file.tensors.map((t) => [t.name.startsWith(PEFT_KEY_PREFIX) ? t.name.slice(PEFT_KEY_PREFIX.length) : t.name, t.data]));
-  const extra = (config.swarmtune ?? {}) as { num_labels?: number; labels?: string[] };
+  const extra = (config.swarmtune ?? {}) as { num_labels?: number; labels?: string[]; task?: string };
   const classifierRows = file.tensors.find((t) => t.name === `${PEFT_KEY_PREFIX}classifier.weight`)?.shape[0];
+  // A masked-LM adapter (BertForMaskedLM): no classifier, PEFT task type none (or feature extraction).
+  const isMlm = extra.task === 'masked-lm' || (classifierRows === undefined && (config.task_type === null || config.task_type === undefined || config.task_type === 'FEATURE_EXTRACTION'));
   const spec: ModelSpec = {
-    task: 'classification',
+    task: isMlm ? 'causal-lm' : 'classification',
     numLabels: extra.num_labels ?? classifierRows ?? 2,
     pooling: 'mean',
     peft: {
@@ -224,7 +235,7 @@ async function loadBertPeftAdapter(dir: string, config: Record<string, unknown>,
     },
   };
   if (modelConfig !== undefined) {
-    for (const { name, shape } of bertTrainableManifest(modelConfig, spec)) {
+    for (const { name, shape } of bertTrainableManifest(modelConfig, spec, { hasMlmHead: !tensors.has(BERT_MLM_DENSE_WEIGHT) })) {
       const data = tensors.get(name);
       if (data === undefined) throw new InputFileError(ErrorCode.MODEL_FILE, `safetensors ${filePath}: tensor ${PEFT_KEY_PREFIX}${name} is missing`);
       if (data.length !== shape.reduce((a, b) => a * b, 1)) {

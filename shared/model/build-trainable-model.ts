@@ -10,8 +10,8 @@ import type { ModelSpec } from './types.js';
 
 /**
  * Builds the trainable model for `spec` (uploads the base weights; select the TF.js backend first).
- * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: `prompt`, a
- *   task other than classification, a target it lacks, a checkpoint head with another label count).
+ * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: a target it lacks, a
+ *   checkpoint classifier with another label count; `causal-lm` builds the masked-LM model).
  */
 export function buildTrainableModel(loaded: LoadedBaseModel, spec: ModelSpec): TrainableModel {
   if (loaded.family === 'bert') return BertTaskModel.create(loaded, spec);

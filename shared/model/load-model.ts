@@ -56,8 +56,8 @@ export function describeBaseModel(loaded: LoadedBaseModel): string {
  * Validates `spec` for the model and returns its trainable manifest and seeded initial values (what the
  * coordinator holds).
  * @param maxLength the run's `max_length`, checked against BERT's `max_position_embeddings`. @default unchecked
- * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: `prompt`, a
- *   task other than classification, a target it lacks, `maxLength` beyond its positions).
+ * @throws ConfigError E_CONFIG_INVALID for a spec the model cannot build (for BERT: a target it lacks,
+ *   `maxLength` beyond its positions).
  */
 export function trainablePlanOf(loaded: LoadedBaseModel, spec: ModelSpec, seed: number, maxLength?: number): { manifest: TensorSpec[]; initial: NamedTensors } {
   if (loaded.family === 'bert') {
@@ -65,7 +65,10 @@ export function trainablePlanOf(loaded: LoadedBaseModel, spec: ModelSpec, seed: 
     if (maxLength !== undefined && maxLength > loaded.config.maxPositions) {
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `max_length ${maxLength} exceeds the BERT model's max_position_embeddings ${loaded.config.maxPositions}`);
     }
-    return { manifest: bertTrainableManifest(loaded.config, spec), initial: initBertTrainableValues(loaded.config, spec, seed, loaded.head, loaded.weights) };
+    return {
+      manifest: bertTrainableManifest(loaded.config, spec, { hasMlmHead: loaded.mlmHead !== undefined }),
+      initial: initBertTrainableValues(loaded.config, spec, seed, loaded.head, loaded.weights, loaded.mlmHead),
+    };
   }
   validateModelSpec(spec, loaded.config);
   return { manifest: trainableManifest(loaded.config, spec, loaded.weights), initial: initTrainableValues(loaded.config, spec, seed, loaded.weights) };

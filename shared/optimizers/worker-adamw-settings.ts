@@ -19,4 +19,10 @@ export interface WorkerAdamWSettings {
   readonly lookahead?: boolean;
   /** Send the whole update plus residual (dense fp32) at the run's last step, so no residual is left behind. @default false */
   readonly finalFlush?: boolean;
+  /** Zero AdamW's first moment at the coordinates a result sent (DGC's momentum factor masking). @default false */
+  readonly momentumMasking?: boolean;
+  /** Multiply every error-feedback residual by this after each result (1 keeps them whole). In [0, 1]. @default 1 */
+  readonly residualDecay?: number;
+  /** Rank topk entries by |δ|·√v̂ of this worker's AdamW (`fisher`) rather than by |δ|. @default 'magnitude' */
+  readonly selection?: 'magnitude' | 'fisher';
 }

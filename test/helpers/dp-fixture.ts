@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { compileConfig, type RunConfig } from '../../shared/config.js';
 import { batchIndices, collateBatch } from '../../shared/data/index.js';
 import { buildTrainableModel } from '../../shared/model/build-trainable-model.js';
+import { maskedIfMlm } from '../../shared/model/mlm-plan.js';
 import { createTrainableState, prepareRun, trainingPlan } from '../../coordinator/run.js';
 import { sumContributions } from '../../coordinator/aggregation.js';
 import { writeRandomLlamaGguf } from './random-gguf.js';
@@ -70,7 +71,8 @@ export async function referenceRun(config: RunConfig): Promise<{ losses: number[
       for (const globalBatch of batchIndices(prepared.train.length, { batchSize: globalBatchSize, seed: config.seed, epoch })) {
         if (state.step >= totalSteps) break;
         model.setTrainable(state.paramsFloat32());
-        const batch = collateBatch(globalBatch.map((i) => prepared.train[i]), { task: config.task, padId: prepared.loaded.tokenizer.padId });
+        const collated = collateBatch(globalBatch.map((i) => prepared.train[i]), { task: config.task, padId: prepared.loaded.tokenizer.padId });
+        const batch = maskedIfMlm(collated, prepared.mlm, globalBatch, state.step);
         const contribution = model.computeGradients(batch);
         losses.push(state.applyGradients(sumContributions([contribution], state.manifest)).loss);
       }

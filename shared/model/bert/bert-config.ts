@@ -97,7 +97,7 @@ export function bertHeadDim(config: BertConfig): number {
 
 /**
  * The base tensors of a BERT encoder, by their `BertModel` names (no `bert.` prefix), with PyTorch shapes. The
- * pooler is listed; `bertPoolerNames` says which names may be absent (a `BertModel` saved without pooler).
+ * pooler is listed; a checkpoint may lack it (`BertForMaskedLM`), and the loader then makes one (load-hf-bert.ts).
  */
 export function expectedBertTensors(config: BertConfig): Map<string, number[]> {
   const { vocabSize, hiddenSize: h, intermediateSize: f, maxPositions, typeVocabSize } = config;

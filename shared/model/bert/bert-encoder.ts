@@ -126,6 +126,11 @@ export class FrozenBert {
     return layerNorm(tf.reshape(summed, [batchSize * seqLen, h]) as tf.Tensor2D, norm, this.config.layerNormEps);
   }
 
+  /** The frozen word-embedding table `[vocab, hidden]` (the masked-LM decoder weight, tied). Owned by this encoder. */
+  get wordEmbeddingTable(): tf.Tensor2D {
+    return this.wordEmbeddings;
+  }
+
   /** Word-embedding rows `[ids.length, hidden]` of `ids` (frozen: no gradient). */
   wordRows(inputIds: Int32Array): tf.Tensor2D {
     return tf.tidy(() => tf.gather(this.wordEmbeddings, tf.tensor1d(inputIds, 'int32')));

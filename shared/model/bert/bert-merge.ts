@@ -23,6 +23,7 @@ import {
   bertTargets,
 } from './bert-trainable.js';
 import type { BertWeights } from './load-hf-bert.js';
+import { bertMlmHeadManifest, type BertMlmHead } from './bert-mlm-head.js';
 
 /**
  * A copy of `weights` with every adapted linear replaced by `W + s · B·A` (float64 sums, float32 results); weights
@@ -66,17 +67,22 @@ export function mergeBertLora(config: BertConfig, weights: BertWeights, spec: Mo
 export interface WritableBert {
   readonly config: BertConfig;
   readonly weights: BertWeights;
-  /** The classification head; `undefined` writes a `BertModel`. */
+  /** The classification head; `undefined` writes a `BertModel` (or, with `mlmHead`, a `BertForMaskedLM`). */
   readonly head?: { readonly weight: Float32Array; readonly bias: Float32Array };
+  /** The masked-LM head (`cls.predictions.*`, decoder tied and not written). */
+  readonly mlmHead?: BertMlmHead;
   readonly tokenizer: TextTokenizer;
 }
 
-/** The `config.json` object of a BERT model (transformers' `BertConfig` keys). */
-export function bertConfigJson(config: BertConfig, hasHead: boolean): Record<string, unknown> {
+/**
+ * The `config.json` object of a BERT model (transformers' `BertConfig` keys).
+ * @param hasHead a classifier (`BertForSequenceClassification`); `mlm` a masked-LM head (`BertForMaskedLM`).
+ */
+export function bertConfigJson(config: BertConfig, hasHead: boolean, mlm = false): Record<string, unknown> {
   const id2label: Record<string, string> = {};
   for (let i = 0; i < config.numLabels; i++) id2label[String(i)] = `LABEL_${i}`;
   return {
-    architectures: [hasHead ? 'BertForSequenceClassification' : 'BertModel'],
+    architectures: [hasHead ? 'BertForSequenceClassification' : mlm ? 'BertForMaskedLM' : 'BertModel'],
     model_type: 'bert',
     vocab_size: config.vocabSize,
     hidden_size: config.hiddenSize,
@@ -97,7 +103,7 @@ export function bertConfigJson(config: BertConfig, hasHead: boolean): Record<str
 
 /**
  * Write `model` as a Hugging Face BERT directory: `config.json`, `model.safetensors` (F32, `bert.`-prefixed keys,
- * `classifier.*` when there is a head, metadata `{"format":"pt"}`), `tokenizer.json`. Creates `dir`.
+ * `classifier.*` when there is a head, `cls.predictions.*` when there is an MLM head, metadata `{"format":"pt"}`), `tokenizer.json`. Creates `dir`.
  * @throws ShapeError E_TENSOR_NAME when a base tensor is missing from `model.weights`.
  */
 export async function writeHfBert(dir: string, model: WritableBert): Promise<void> {
@@ -113,8 +119,13 @@ export async function writeHfBert(dir: string, model: WritableBert): Promise<voi
     tensors.push({ name: BERT_CLASSIFIER_WEIGHT, shape: [n, model.config.hiddenSize], data: model.head.weight });
     tensors.push({ name: BERT_CLASSIFIER_BIAS, shape: [n], data: model.head.bias });
   }
+  for (const { name, shape } of model.mlmHead ? bertMlmHeadManifest(model.config) : []) {
+    const data = model.mlmHead?.get(name);
+    if (!data) throw new ShapeError(ErrorCode.TENSOR_NAME, `writeHfBert: MLM head tensor "${name}" is missing`);
+    tensors.push({ name, shape: [...shape], data });
+  }
   const config = model.head ? { ...model.config, numLabels: model.head.bias.length } : model.config;
-  await writeFile(join(dir, 'config.json'), `${JSON.stringify(bertConfigJson(config, model.head !== undefined), null, 2)}\n`);
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(bertConfigJson(config, model.head !== undefined, model.mlmHead !== undefined), null, 2)}\n`);
   await writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(model.tokenizer.toJSON()));
 }

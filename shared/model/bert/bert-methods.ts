@@ -16,7 +16,8 @@
  *   1 … P, token type 0 and the embedding LayerNorm still apply), real tokens move to positions P+1 …, and the
  *   attention mask counts the virtual tokens as real. Initialisation: PEFT's SAMPLE_VOCAB (the word embedding of
  *   a seeded uniform vocabulary draw per virtual token).
- * The classifier (`classifier.weight`, `classifier.bias`) always follows; bert-trainable.ts adds it.
+ * The classifier (`classifier.weight`, `classifier.bias`) always follows, or for masked-LM the MLM head when it
+ * trains (bert-mlm-head.ts; the pooler is then left out of `full` and `feature`); bert-trainable.ts adds it.
  */
 import type { AdapterPart, AdapterSite } from '../../adapters/bottleneck.js';
 import type { TensorSpec } from '../../tensors.js';
@@ -36,7 +37,8 @@ export function bertAdapterTensorName(layer: number, site: AdapterSite, part: Ad
 }
 
 /** Whether a `BertModel` tensor name (no `bert.` prefix) is trained by a `full` or `feature` spec. */
-function trainsBaseTensor(config: BertConfig, spec: FullSpec | FeatureSpec, name: string): boolean {
+function trainsBaseTensor(config: BertConfig, spec: FullSpec | FeatureSpec, name: string, withPooler: boolean): boolean {
+  if (name.startsWith('pooler.') && !withPooler) return false;
   if (spec.method === 'full') return true;
   const k = spec.trainableTopLayers;
   if (k === 0) return false;
@@ -45,11 +47,14 @@ function trainsBaseTensor(config: BertConfig, spec: FullSpec | FeatureSpec, name
   return m !== null && Number(m[1]) >= config.nLayers - k;
 }
 
-/** Base tensors a `full` or `feature` spec trains, in canonical order, with their `bert.`-prefixed names. */
-export function bertBaseTuningManifest(config: BertConfig, spec: FullSpec | FeatureSpec): TensorSpec[] {
+/**
+ * Base tensors a `full` or `feature` spec trains, in canonical order, with their `bert.`-prefixed names.
+ * @param withPooler whether the pooler can train (classification); masked-LM does not use it. @default true
+ */
+export function bertBaseTuningManifest(config: BertConfig, spec: FullSpec | FeatureSpec, withPooler = true): TensorSpec[] {
   const out: TensorSpec[] = [];
   for (const [name, shape] of expectedBertTensors(config)) {
-    if (trainsBaseTensor(config, spec, name)) out.push({ name: BERT_BASE_PREFIX + name, shape });
+    if (trainsBaseTensor(config, spec, name, withPooler)) out.push({ name: BERT_BASE_PREFIX + name, shape });
   }
   return out;
 }

@@ -1,9 +1,12 @@
 /**
- * A trainable BERT sequence classifier (`BertForSequenceClassification`): the encoder and pooler, frozen except for
- * what `peft.method` trains (LoRA on the chosen linear layers, Houlsby adapters, virtual tokens after [CLS] for
- * `prompt`, the top layers and pooler for `feature`, everything for `full`), and a trainable classifier `[numLabels, hidden]` + bias on the pooled [CLS]
- * state. Its
- * public surface is the one workers use on `TaskModel` (manifest, spec, init/set/getTrainable, computeGradients,
+ * A trainable BERT model: a sequence classifier (`BertForSequenceClassification`) for `task: classification`, or a
+ * masked language model (`BertForMaskedLM`) for `task: causal-lm`, which on an encoder means masked-LM continued
+ * pre-training. The encoder (and pooler) stay frozen except for what `peft.method` trains (LoRA on the chosen
+ * linear layers, Houlsby adapters, virtual tokens after [CLS] for `prompt`, the top layers and pooler for `feature`,
+ * everything for `full`); the head is a trainable classifier `[numLabels, hidden]` + bias on the pooled [CLS]
+ * state, or the MLM head on the labelled positions (bert-mlm-head.ts says when it trains). Masked-LM batches come
+ * masked (shared/data/mlm-masking.ts): `labels[b, t]` is the original token at a chosen position, -100 elsewhere.
+ * Its public surface is the one workers use on `TaskModel` (manifest, spec, init/set/getTrainable, computeGradients,
  * evaluate, dispose), so a run can train either.
  *
  * Tensors stay inside: parameters come in and gradients go out as {@link NamedTensors} in manifest order. The
@@ -42,6 +45,10 @@ import {
 import { PROMPT_EMBEDDINGS } from '../../adapters/prompt-tuning.js';
 import { bertAdapterTensorName } from './bert-methods.js';
 import type { BertWeights, LoadedBert } from './load-hf-bert.js';
+import { promptedMask, statsOf, validateBertBatch } from './bert-batch.js';
+import { bertMlmHeadManifest, isBertMlm, mlmRowSelection, type BertMlmHead } from './bert-mlm-head.js';
+import { bertMlmLogits } from './bert-mlm-forward.js';
+import { IGNORE_INDEX } from '../losses.js';
 
 /** Name of the trainable word-embedding table (`full`). */
 const WORD_EMBEDDINGS = 'bert.embeddings.word_embeddings.weight';
@@ -64,45 +71,59 @@ interface BatchConstants {
   readonly batchSeqLen: number;
   readonly mask: tf.Tensor3D;
   readonly targets: CrossEntropyTargets;
-  readonly cls: FrozenMatrix;
+  /** Classification: the [CLS] selection; masked-LM: the selection of the scored positions (see `mlmRowSelection`). */
+  readonly select: FrozenMatrix;
+  /** One label per scored row: per sequence (classification) or per selected position (masked-LM). */
   readonly labels: Int32Array;
 }
+
+/** What {@link BertTaskModel.create} reads of a loaded checkpoint. */
+export type BertCheckpoint = Pick<LoadedBert, 'config' | 'weights' | 'head'> & { readonly mlmHead?: BertMlmHead };
 
 /** See the module comment. */
 export class BertTaskModel {
   readonly config: BertConfig;
   readonly spec: ModelSpec;
-  /** Trainable tensors: the method's (see `bertTrainableManifest`), then `classifier.weight`, `classifier.bias`. */
+  /** Trainable tensors: the method's (see `bertTrainableManifest`), then the classifier or the MLM head when it trains. */
   readonly manifest: TensorSpec[];
   private readonly base: FrozenBert;
   private readonly head: LoadedBert['head'];
+  private readonly mlmHead: BertMlmHead | undefined;
+  /** Masked-LM with a loaded head that does not train: its tensors, uploaded once. */
+  private readonly frozenMlmHead = new Map<string, tf.Tensor>();
   private readonly baseWeights: BertWeights;
   private readonly ops: ModelOps;
   private readonly targets: ReadonlySet<BertLoraTarget>;
   private trainable = new Map<string, tf.Tensor>();
   private dropoutCounter = 0;
 
-  private constructor(loaded: Pick<LoadedBert, 'config' | 'weights' | 'head'>, spec: ModelSpec, options: BertTaskModelOptions) {
+  private constructor(loaded: BertCheckpoint, spec: ModelSpec, options: BertTaskModelOptions) {
     this.config = loaded.config;
     this.spec = spec;
     this.head = loaded.head && loaded.head.bias.length === spec.numLabels ? loaded.head : undefined;
+    this.mlmHead = isBertMlm(spec) ? loaded.mlmHead : undefined;
     this.baseWeights = loaded.weights;
     this.ops = opsFor(options.formulation ?? 'fast');
     this.targets = new Set(bertTargets(spec));
-    this.manifest = bertTrainableManifest(this.config, spec);
+    this.manifest = bertTrainableManifest(this.config, spec, { hasMlmHead: this.mlmHead !== undefined });
     this.base = new FrozenBert(loaded.config, loaded.weights);
+    for (const { name, shape } of bertMlmHeadManifest(this.config)) {
+      const values = this.mlmHead?.get(name);
+      if (values && !this.manifest.some((t) => t.name === name)) this.frozenMlmHead.set(name, tf.tensor(values, [...shape], 'float32'));
+    }
     this.setTrainable(this.initTrainable(0));
   }
 
   /**
-   * Upload a loaded checkpoint (see `loadHfBert`) and build the classifier, trainable tensors from seed 0.
-   * @throws ConfigError E_CONFIG_INVALID for a spec BERT cannot build (not classification, `prompt`, a `gate`
-   *   target, `trainable_top_layers` beyond the layer count, ...) or
-   *   a checkpoint head with another number of labels than `spec.numLabels`.
+   * Upload a loaded checkpoint (see `loadHfBert`) and build the classifier or the MLM head, trainable tensors from
+   * seed 0.
+   * @throws ConfigError E_CONFIG_INVALID for a spec BERT cannot build (an unknown task, a `gate` target,
+   *   `trainable_top_layers` beyond the layer count, ...) or a checkpoint classifier with another number of labels
+   *   than `spec.numLabels` (classification).
    */
-  static create(loaded: Pick<LoadedBert, 'config' | 'weights' | 'head'>, spec: ModelSpec, options: BertTaskModelOptions = {}): BertTaskModel {
+  static create(loaded: BertCheckpoint, spec: ModelSpec, options: BertTaskModelOptions = {}): BertTaskModel {
     validateBertSpec(spec, loaded.config);
-    if (loaded.head && loaded.head.bias.length !== spec.numLabels) {
+    if (spec.task === 'classification' && loaded.head && loaded.head.bias.length !== spec.numLabels) {
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
         `model.num_labels is ${spec.numLabels} but the checkpoint's classifier has ${loaded.head.bias.length} labels`,
@@ -111,9 +132,9 @@ export class BertTaskModel {
     return new BertTaskModel(loaded, spec, options);
   }
 
-  /** Fresh trainable values, deterministic in `seed`; the classifier is the checkpoint's when it has one. */
+  /** Fresh trainable values, deterministic in `seed`; the classifier (or MLM head) is the checkpoint's when it has one. */
   initTrainable(seed: number): NamedTensors {
-    return initBertTrainableValues(this.config, this.spec, seed, this.head, this.baseWeights);
+    return initBertTrainableValues(this.config, this.spec, seed, this.head, this.baseWeights, this.mlmHead);
   }
 
   /**
@@ -196,12 +217,14 @@ export class BertTaskModel {
   }
 
   /**
-   * Classification logits `[batchSize * numLabels]` (row-major) of `batch` with the current parameters; `labels`
-   * are not read.
+   * Logits of `batch` with the current parameters, row-major; `labels` are not read. Classification:
+   * `[batchSize * numLabels]`; masked-LM: `[batchSize * seqLen * vocabSize]`, every position (padding included).
    * @throws ShapeError as {@link evaluate}.
    */
   logits(batch: Batch): Float32Array {
-    const consts = this.prepare({ ...batch, labels: new Int32Array(batch.batchSize) });
+    const mlm = isBertMlm(this.spec);
+    const labels = mlm ? new Int32Array(batch.batchSize * batch.seqLen).fill(IGNORE_INDEX) : new Int32Array(batch.batchSize);
+    const consts = this.prepare({ ...batch, labels }, mlm);
     try {
       const logits = tf.tidy(() => this.logitsOf(consts, this.trainable, undefined));
       const values = logits.dataSync() as Float32Array;
@@ -213,17 +236,19 @@ export class BertTaskModel {
   }
 
   /**
-   * BERT has no language-model head here.
+   * BERT is an encoder (its masked-LM head fills in masked tokens; it does not continue a text).
    * @throws ConfigError E_CONFIG_INVALID always.
    */
   nextTokenLogits(_ids: readonly number[]): Float32Array {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'BERT models have no language-model head: generation is not supported');
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'BERT models are encoders without a next-token head: generation is not supported');
   }
 
-  /** Free the trainable tensors and the base. */
+  /** Free the trainable tensors, the frozen MLM head and the base. */
   dispose(): void {
     for (const t of this.trainable.values()) t.dispose();
     this.trainable.clear();
+    for (const t of this.frozenMlmHead.values()) t.dispose();
+    this.frozenMlmHead.clear();
     this.base.dispose();
   }
 
@@ -268,17 +293,32 @@ export class BertTaskModel {
         : this.base.embedTrainable(consts.inputIds, batchSize, seqLen, params));
     const inputs: BertInputs = { batchSize, seqLen, embeddings, mask: consts.mask };
     const hidden = bertEncoderForward(this.base, inputs, this.ops, this.adapter(params, dropoutSeed), parts);
-    const pooled = bertPool(this.base, hidden, consts.cls, this.ops, parts.base);
+    if (isBertMlm(this.spec)) {
+      const head = this.frozenMlmHead.size > 0 ? this.frozenMlmHead : params;
+      const table = (params.get(WORD_EMBEDDINGS) as tf.Tensor2D | undefined) ?? this.base.wordEmbeddingTable;
+      return bertMlmLogits(this.ops.frozenLeftMatMul(consts.select, hidden), head, table, this.ops, this.config.layerNormEps);
+    }
+    const pooled = bertPool(this.base, hidden, consts.select, this.ops, parts.base);
     const w = params.get(BERT_CLASSIFIER_WEIGHT) as tf.Tensor2D;
     return tf.add(this.ops.trainableLinear(pooled, w), params.get(BERT_CLASSIFIER_BIAS) as tf.Tensor1D) as tf.Tensor2D;
   }
 
-  private prepare(batch: Batch): BatchConstants {
-    validateBertBatch(batch, this.config);
+  /**
+   * Validate `batch` and build its constants.
+   * @param allPositions masked-LM: score every position, not only the labelled ones ({@link logits}).
+   */
+  private prepare(batch: Batch, allPositions = false): BatchConstants {
+    const mlm = isBertMlm(this.spec);
+    validateBertBatch(batch, this.config, this.spec.task);
     const { batchSize, seqLen } = batch;
-    // Everything that can throw runs before the first tensor is made.
-    const targets = crossEntropyTargets(batch.labels, this.spec.numLabels, 'batch labels');
     const peft = this.spec.peft;
+    const p = peft.method === 'prompt' ? peft.numVirtualTokens : 0;
+    const rows = mlm ? mlmRowSelection(batch.labels, batchSize, seqLen, p, allPositions) : undefined;
+    const labels = rows?.labels ?? batch.labels;
+    // Everything that can throw runs before the first tensor is made.
+    const targets = crossEntropyTargets(labels, mlm ? this.config.vocabSize : this.spec.numLabels, 'batch labels');
+    const selectionOf = (total: number): FrozenMatrix =>
+      rows ? frozenMatrix(rows.values, rows.rows, batchSize * total) : frozenMatrix(clsSelection(batchSize, total), batchSize, batchSize * total);
     if (peft.method === 'prompt') {
       const total = seqLen + peft.numVirtualTokens;
       if (total > this.config.maxPositions) {
@@ -289,82 +329,15 @@ export class BertTaskModel {
       }
       const extended = promptedMask(batch.attentionMask, batchSize, seqLen, peft.numVirtualTokens);
       const mask = tf.tensor3d(bertAttentionMask(extended, batchSize, total), [batchSize, total, total]);
-      const cls = frozenMatrix(clsSelection(batchSize, total), batchSize, batchSize * total);
+      const select = selectionOf(total);
       const promptWords = this.base.wordRows(batch.inputIds);
-      return { batchSize, seqLen: total, batchSeqLen: seqLen, inputIds: batch.inputIds, promptWords, mask, targets, cls, labels: batch.labels };
+      return { batchSize, seqLen: total, batchSeqLen: seqLen, inputIds: batch.inputIds, promptWords, mask, targets, select, labels };
     }
     const embeddings = this.manifest.some((s) => s.name === WORD_EMBEDDINGS) ? undefined : this.base.embed(batch.inputIds, batchSize, seqLen);
     const mask = tf.tensor3d(bertAttentionMask(batch.attentionMask, batchSize, seqLen), [batchSize, seqLen, seqLen]);
-    const cls = frozenMatrix(clsSelection(batchSize, seqLen), batchSize, batchSize * seqLen);
-    return { batchSize, seqLen, batchSeqLen: seqLen, inputIds: batch.inputIds, embeddings, mask, targets, cls, labels: batch.labels };
+    const select = selectionOf(seqLen);
+    return { batchSize, seqLen, batchSeqLen: seqLen, inputIds: batch.inputIds, embeddings, mask, targets, select, labels };
   }
-}
-
-/**
- * Throw unless `batch` fits a BERT classifier: sizes, `seqLen` ≤ `max_position_embeddings`, ids in the vocabulary,
- * mask entries 0/1, one label per sequence, a real first token ([CLS]) in every sequence.
- * @throws ShapeError E_TENSOR_SHAPE for a size, E_TENSOR_RANGE for a value.
- */
-export function validateBertBatch(batch: Batch, config: BertConfig): void {
-  const { batchSize, seqLen } = batch;
-  if (!Number.isInteger(batchSize) || batchSize <= 0 || !Number.isInteger(seqLen) || seqLen <= 0) {
-    throw new ShapeError(ErrorCode.TENSOR_SHAPE, `batch: batchSize ${batchSize} and seqLen ${seqLen} must be positive integers`);
-  }
-  if (seqLen > config.maxPositions) {
-    throw new ShapeError(ErrorCode.TENSOR_SHAPE, `batch: seqLen ${seqLen} exceeds the model's max_position_embeddings ${config.maxPositions}`);
-  }
-  const numel = batchSize * seqLen;
-  if (batch.inputIds.length !== numel || batch.attentionMask.length !== numel || batch.labels.length !== batchSize) {
-    throw new ShapeError(
-      ErrorCode.TENSOR_SHAPE,
-      `batch: inputIds (${batch.inputIds.length}) and attentionMask (${batch.attentionMask.length}) must hold ${numel} entries, labels (${batch.labels.length}) ${batchSize}`,
-    );
-  }
-  for (let i = 0; i < numel; i++) {
-    const id = batch.inputIds[i];
-    if (!(id >= 0 && id < config.vocabSize)) {
-      throw new ShapeError(ErrorCode.TENSOR_RANGE, `batch: inputIds[${i}] = ${id} is outside the vocabulary [0, ${config.vocabSize})`);
-    }
-    const m = batch.attentionMask[i];
-    if (m !== 0 && m !== 1) throw new ShapeError(ErrorCode.TENSOR_RANGE, `batch: attentionMask[${i}] = ${m} is not 0 or 1`);
-  }
-  for (let b = 0; b < batchSize; b++) {
-    if (batch.attentionMask[b * seqLen] !== 1) {
-      throw new ShapeError(ErrorCode.TENSOR_RANGE, `batch: sequence ${b} does not start with a real token ([CLS]); BERT batches are right-padded`);
-    }
-  }
-}
-
-function statsOf(batch: Batch, labels: Int32Array, rowLoss: tf.Tensor, logits: tf.Tensor): BatchStats {
-  const losses = rowLoss.dataSync();
-  const values = logits.dataSync();
-  const numClasses = values.length / labels.length;
-  let lossSum = 0;
-  let numLossItems = 0;
-  let numCorrect = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] < 0) continue;
-    lossSum += losses[i];
-    numLossItems++;
-    let best = 0;
-    for (let c = 1; c < numClasses; c++) if (values[i * numClasses + c] > values[i * numClasses + best]) best = c;
-    if (best === labels[i]) numCorrect++;
-  }
-  let numTokens = 0;
-  for (const m of batch.attentionMask) numTokens += m;
-  return { lossSum, numSamples: batch.batchSize, numLossItems, numTokens, numCorrect };
-}
-
-/** The attention mask `[batchSize * (seqLen + p)]` with `p` ones after each sequence's first ([CLS]) entry. */
-function promptedMask(mask: Int32Array, batchSize: number, seqLen: number, p: number): Int32Array {
-  const total = seqLen + p;
-  const out = new Int32Array(batchSize * total);
-  for (let b = 0; b < batchSize; b++) {
-    out[b * total] = mask[b * seqLen];
-    out.fill(1, b * total + 1, b * total + 1 + p);
-    out.set(mask.subarray(b * seqLen + 1, (b + 1) * seqLen), b * total + 1 + p);
-  }
-  return out;
 }
 
 function disposeConstants(consts: BatchConstants): void {
@@ -373,5 +346,5 @@ function disposeConstants(consts: BatchConstants): void {
   consts.mask.dispose();
   consts.targets.oneHot.dispose();
   consts.targets.valid.dispose();
-  disposeFrozenMatrix(consts.cls);
+  disposeFrozenMatrix(consts.select);
 }

@@ -19,6 +19,7 @@ import { sizeOf } from '../../tensors.js';
 import type { LoraSpec, LoraTarget, ModelSpec } from '../types.js';
 import type { BertConfig } from './bert-config.js';
 import { BERT_BASE_PREFIX, bertAdapterManifest, bertBaseTuningManifest, bertPromptManifest } from './bert-methods.js';
+import { bertMlmHeadManifest, bertMlmHeadTrains, bertMlmHeadValues, isBertMlm, type BertMlmHead } from './bert-mlm-head.js';
 
 /** The `peft.method` values BERT models implement (all of them). */
 export const BERT_PEFT_METHODS = ['lora', 'adapter', 'prompt', 'feature', 'full'] as const;
@@ -84,16 +85,17 @@ export function bertTargets(spec: ModelSpec): BertLoraTarget[] {
 }
 
 /**
- * Throw unless a BERT model can be built for `spec`: classification only, at least 2 labels, a method of
+ * Throw unless a BERT model can be built for `spec`: classification (at least 2 labels) or `causal-lm`, which on
+ * an encoder means masked-language modelling (bert-mlm-head.ts), and a method of
  * {@link BERT_PEFT_METHODS} with valid settings (LoRA targets BERT has; `trainable_top_layers` ≤ the layer count
  * when `config` is given). `spec.pooling` is not used: BERT classifies from the pooled [CLS] state, as HF does.
  * @throws ConfigError E_CONFIG_INVALID naming the field.
  */
 export function validateBertSpec(spec: ModelSpec, config?: BertConfig): void {
-  if (spec.task !== 'classification') {
-    throw new ConfigError(ErrorCode.CONFIG_INVALID, `task "${String(spec.task)}" is not supported by BERT models (only classification)`);
+  if (spec.task !== 'classification' && spec.task !== 'causal-lm') {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, `task "${String(spec.task)}" is not supported by BERT models (classification, or causal-lm as masked-LM)`);
   }
-  if (!Number.isInteger(spec.numLabels) || spec.numLabels < 2) {
+  if (spec.task === 'classification' && (!Number.isInteger(spec.numLabels) || spec.numLabels < 2)) {
     throw new ConfigError(ErrorCode.CONFIG_INVALID, `model.num_labels must be an integer ≥ 2 for classification, got ${spec.numLabels}`);
   }
   const peft = spec.peft;
@@ -132,16 +134,24 @@ export function bertLoraDropout(spec: ModelSpec): number {
   return spec.peft.method === 'lora' ? spec.peft.loraDropout : 0;
 }
 
+/** What a BERT checkpoint brings besides the encoder, as far as the trainable plan depends on it. */
+export interface BertHeadsPresent {
+  /** Whether the checkpoint has the masked-LM head (`cls.predictions.*`). @default false */
+  readonly hasMlmHead?: boolean;
+}
+
 /**
  * Trainable tensors in canonical order: the method's (LoRA: layers ascending; q, k, v, o, up, down; A before B —
- * adapter, full, feature: see bert-methods.ts), then the classifier weight and bias.
+ * adapter, full, feature: see bert-methods.ts), then the classifier weight and bias, or for masked-LM the MLM head
+ * when it trains (`bertMlmHeadTrains`).
  * @throws ConfigError E_CONFIG_INVALID for a method BERT does not implement.
  */
-export function bertTrainableManifest(config: BertConfig, spec: ModelSpec): TensorSpec[] {
+export function bertTrainableManifest(config: BertConfig, spec: ModelSpec, present: BertHeadsPresent = {}): TensorSpec[] {
   const out: TensorSpec[] = [];
   const peft = spec.peft;
+  const mlm = isBertMlm(spec);
   if (peft.method === 'adapter') out.push(...bertAdapterManifest(config, peft));
-  else if (peft.method === 'full' || peft.method === 'feature') out.push(...bertBaseTuningManifest(config, peft));
+  else if (peft.method === 'full' || peft.method === 'feature') out.push(...bertBaseTuningManifest(config, peft, !mlm));
   else if (peft.method === 'prompt') out.push(...bertPromptManifest(config, peft));
   const targets = bertTargets(spec);
   const r = peft.method === 'lora' ? peft.r : 0;
@@ -151,6 +161,10 @@ export function bertTrainableManifest(config: BertConfig, spec: ModelSpec): Tens
       out.push({ name: bertLoraTensorName(layer, target, 'A'), shape: [r, inFeatures] });
       out.push({ name: bertLoraTensorName(layer, target, 'B'), shape: [outFeatures, r] });
     }
+  }
+  if (mlm) {
+    if (bertMlmHeadTrains(spec, present.hasMlmHead === true)) out.push(...bertMlmHeadManifest(config));
+    return out;
   }
   out.push({ name: BERT_CLASSIFIER_WEIGHT, shape: [spec.numLabels, config.hiddenSize] });
   out.push({ name: BERT_CLASSIFIER_BIAS, shape: [spec.numLabels] });
@@ -162,8 +176,10 @@ export function bertTrainableManifest(config: BertConfig, spec: ModelSpec): Tens
  * U(−1/√in, 1/√in), B = 0), adapters likewise (down ~ U(−1/√hidden, 1/√hidden), the rest 0), base tensors
  * (`full`, `feature`) copied from `weights`, prompt embeddings sampled from the vocabulary (one draw per virtual
  * token, see bert-methods.ts); then the classifier: the checkpoint's own when `head` is given (a
- * fine-tuned `BertForSequenceClassification`), else weight ~ N(0, 0.02²) and bias 0 as Hugging Face initialises it.
+ * fine-tuned `BertForSequenceClassification`), else weight ~ N(0, 0.02²) and bias 0 as Hugging Face initialises it;
+ * for masked-LM the MLM head when it trains: the checkpoint's `mlmHead`, else fresh from `seed` (bert-mlm-head.ts).
  * @param weights the base tensors by `BertModel` name (no `bert.` prefix); needed by `full`, `feature`, `prompt`.
+ * @param mlmHead the checkpoint's MLM head, when it has one.
  * @throws ShapeError E_TENSOR_NAME when a base tensor the method trains is not in `weights`.
  */
 export function initBertTrainableValues(
@@ -172,11 +188,18 @@ export function initBertTrainableValues(
   seed: number,
   head?: { readonly weight: Float32Array; readonly bias: Float32Array },
   weights?: ReadonlyMap<string, Float32Array>,
+  mlmHead?: BertMlmHead,
 ): NamedTensors {
   const rng = mulberry32(seed);
   const out: NamedTensors = new Map();
   const tunesBase = spec.peft.method === 'full' || spec.peft.method === 'feature';
-  for (const { name, shape } of bertTrainableManifest(config, spec)) {
+  const headValues = isBertMlm(spec) ? bertMlmHeadValues(config, seed, mlmHead) : undefined;
+  for (const { name, shape } of bertTrainableManifest(config, spec, { hasMlmHead: mlmHead !== undefined })) {
+    const fromHead = headValues?.get(name);
+    if (fromHead) {
+      out.set(name, fromHead);
+      continue;
+    }
     const values = new Float32Array(sizeOf(shape));
     if (name.endsWith('lora_A.weight') || name.endsWith('_adapter.down.weight')) {
       const bound = 1 / Math.sqrt(shape[1]);

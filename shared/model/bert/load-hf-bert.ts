@@ -1,7 +1,7 @@
 /**
- * Loads a BERT-family model (`BertModel` or `BertForSequenceClassification`) from a local Hugging Face directory:
- * `config.json`, `model.safetensors` or the shards of `model.safetensors.index.json` (F32, F16 or BF16; keys with or without the `bert.` prefix; `classifier.*`
- * when present) and `tokenizer.json` (+ `tokenizer_config.json` when present), a WordPiece tokenizer run by
+ * Loads a BERT-family model (`BertModel`, `BertForSequenceClassification` or `BertForMaskedLM`) from a local Hugging
+ * Face directory: `config.json`, `model.safetensors` or the shards of `model.safetensors.index.json` (F32, F16 or
+ * BF16; keys with or without the `bert.` prefix; `classifier.*` and the MLM head `cls.predictions.*` when present) and `tokenizer.json` (+ `tokenizer_config.json` when present), a WordPiece tokenizer run by
  * `@huggingface/tokenizers`.
  */
 import { createHash } from 'node:crypto';
@@ -13,7 +13,9 @@ import { readHfWeightsDir } from '../../formats/hf-safetensors-dir.js';
 import { tokenizerFromJson, type TextTokenizer } from '../../tokenizer/text-tokenizer.js';
 import type { BertConfig } from './bert-config.js';
 import { expectedBertTensors, parseBertConfig } from './bert-config.js';
-import { BERT_CLASSIFIER_BIAS, BERT_CLASSIFIER_WEIGHT } from './bert-trainable.js';
+import { BERT_CLASSIFIER_BIAS, BERT_CLASSIFIER_INIT_STD, BERT_CLASSIFIER_WEIGHT } from './bert-trainable.js';
+import { mulberry32, randomNormal } from '../../random.js';
+import { bertMlmHeadManifest, type BertMlmHead } from './bert-mlm-head.js';
 
 /** Frozen BERT weights by `BertModel` name (`embeddings.word_embeddings.weight`, ...), PyTorch order. */
 export type BertWeights = Map<string, Float32Array>;
@@ -25,8 +27,14 @@ export interface LoadedBert {
   readonly weights: BertWeights;
   /** The checkpoint's classification head, when it has one (`BertForSequenceClassification`). */
   readonly head: { readonly weight: Float32Array; readonly bias: Float32Array } | undefined;
+  /** The checkpoint's masked-LM head (`BertForMaskedLM`'s `cls.predictions.*`, decoder tied), when it has one. */
+  readonly mlmHead: BertMlmHead | undefined;
   /** `[CLS]` as BOS, `[SEP]` as EOS, `[PAD]` as padding. */
   readonly tokenizer: TextTokenizer;
+  /** Id of `[MASK]`, when the vocabulary has it (masked-LM needs it). */
+  readonly maskTokenId: number | undefined;
+  /** Every special token's id ([CLS], [SEP], [PAD], [UNK], [MASK], other added special tokens): never masked. */
+  readonly specialTokenIds: readonly number[];
   /**
    * Identifies the directory, as `loadHfModel` does: sha256 of the `sha256sum` lines of config.json, every weights
    * file, tokenizer.json and tokenizer_config.json.
@@ -37,7 +45,7 @@ export interface LoadedBert {
 }
 
 /** The special tokens of a BERT vocabulary. */
-export const BERT_SPECIAL_TOKENS = { cls: '[CLS]', sep: '[SEP]', pad: '[PAD]', unk: '[UNK]' } as const;
+export const BERT_SPECIAL_TOKENS = { cls: '[CLS]', sep: '[SEP]', pad: '[PAD]', unk: '[UNK]', mask: '[MASK]' } as const;
 
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
@@ -77,8 +85,22 @@ function canonicalBertName(raw: string): string {
   return name.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
 }
 
+/** Seed of the pooler made for a checkpoint without one (fixed: the loader knows no run seed). */
+const MISSING_POOLER_SEED = 0x9001;
+
+/** A missing pooler tensor as `_init_weights` makes it: weight ~ N(0, 0.02²), bias 0. */
+function freshPooler(name: string, shape: readonly number[]): Float32Array {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  if (name.endsWith('.weight')) {
+    const rng = mulberry32(MISSING_POOLER_SEED);
+    for (let i = 0; i < values.length; i++) values[i] = BERT_CLASSIFIER_INIT_STD * randomNormal(rng);
+  }
+  return values;
+}
+
 /**
- * Select and check the tensors of a BERT checkpoint.
+ * Select and check the tensors of a BERT checkpoint. A checkpoint without pooler (`BertForMaskedLM`) gets a fresh
+ * one (see `freshPooler`).
  * @param tensors `(name, shape, data)` as read from the file.
  * @throws ShapeError E_TENSOR_NAME for a missing tensor, E_TENSOR_SHAPE for a wrong shape (both naming the file and
  *   the tensor).
@@ -87,7 +109,7 @@ export function bertWeightsFromTensors(
   config: BertConfig,
   tensors: Iterable<{ name: string; shape: readonly number[]; data: Float32Array; file?: string }>,
   path: string,
-): { weights: BertWeights; head: LoadedBert['head'] } {
+): { weights: BertWeights; head: LoadedBert['head']; mlmHead: BertMlmHead | undefined } {
   const byName = new Map<string, { shape: readonly number[]; data: Float32Array; fileName: string; file: string }>();
   for (const t of tensors) byName.set(canonicalBertName(t.name), { shape: t.shape, data: t.data, fileName: t.name, file: t.file ?? path });
   const take = (name: string, shape: readonly number[]): Float32Array => {
@@ -99,7 +121,11 @@ export function bertWeightsFromTensors(
     return t.data;
   };
   const weights: BertWeights = new Map();
-  for (const [name, shape] of expectedBertTensors(config)) weights.set(name, take(name, shape));
+  const hasPooler = byName.has('pooler.dense.weight') || byName.has('pooler.dense.bias');
+  for (const [name, shape] of expectedBertTensors(config)) {
+    // BertForMaskedLM has no pooler: one is made as Hugging Face makes a missing one (masked-LM never reads it).
+    weights.set(name, !hasPooler && name.startsWith('pooler.') ? freshPooler(name, shape) : take(name, shape));
+  }
   let head: LoadedBert['head'];
   if (byName.has(BERT_CLASSIFIER_WEIGHT) || byName.has(BERT_CLASSIFIER_BIAS)) {
     const numLabels = byName.get(BERT_CLASSIFIER_WEIGHT)?.shape[0] ?? config.numLabels;
@@ -108,7 +134,11 @@ export function bertWeightsFromTensors(
       bias: take(BERT_CLASSIFIER_BIAS, [numLabels]),
     };
   }
-  return { weights, head };
+  // The decoder weight, when saved, is the word-embedding table (tied): only the transform and the bias are read.
+  const mlmSpecs = bertMlmHeadManifest(config);
+  let mlmHead: BertMlmHead | undefined;
+  if (mlmSpecs.some((s) => byName.has(s.name))) mlmHead = new Map(mlmSpecs.map((s) => [s.name, take(s.name, s.shape)]));
+  return { weights, head, mlmHead };
 }
 
 /**
@@ -140,6 +170,16 @@ export function bertTokenizerFromJson(json: unknown, tokenizerConfig: Record<str
   }
 }
 
+/** `[MASK]`'s id and every special token's id, from a `tokenizer.json` already checked by {@link bertTokenizerFromJson}. */
+export function bertSpecialIds(json: unknown): { maskTokenId: number | undefined; specialTokenIds: number[] } {
+  const j = json as { model: { vocab: Record<string, number> }; added_tokens?: { id: number; content?: string; special?: boolean }[] };
+  const ids = new Set<number>();
+  for (const token of Object.values(BERT_SPECIAL_TOKENS)) if (Number.isInteger(j.model.vocab[token])) ids.add(j.model.vocab[token]);
+  for (const added of j.added_tokens ?? []) if (added.special === true && Number.isInteger(added.id)) ids.add(added.id);
+  const mask = j.model.vocab[BERT_SPECIAL_TOKENS.mask] ?? j.added_tokens?.find((t) => t.content === BERT_SPECIAL_TOKENS.mask)?.id;
+  return { maskTokenId: Number.isInteger(mask) ? mask : undefined, specialTokenIds: [...ids].sort((a, b) => a - b) };
+}
+
 /**
  * Load a BERT directory (see the module comment); sharded weights (`model.safetensors.index.json`) are read too.
  * @throws InputFileError E_MODEL_FILE for a missing, unreadable or corrupt file, a config that is not BERT, or a
@@ -150,7 +190,7 @@ export async function loadHfBert(dir: string): Promise<LoadedBert> {
   const configPath = join(dir, 'config.json');
   const config = parseBertConfig(await readJson(configPath, 'BERT config'), configPath);
   const files = await readHfWeightsDir(dir);
-  const { weights, head } = bertWeightsFromTensors(config, files.tensors.values(), dir);
+  const { weights, head, mlmHead } = bertWeightsFromTensors(config, files.tensors.values(), dir);
   const tokenizerPath = join(dir, 'tokenizer.json');
   const tokenizerJson = await readJson(tokenizerPath, 'tokenizer');
   const tokenizerConfigPath = join(dir, 'tokenizer_config.json');
@@ -169,5 +209,5 @@ export async function loadHfBert(dir: string): Promise<LoadedBert> {
     if (digest !== undefined) lines.push(`${digest}  ${name}\n`);
   }
   const sha256 = createHash('sha256').update(lines.join('')).digest('hex');
-  return { config, weights, head, tokenizer, sha256, path: dir };
+  return { config, weights, head, mlmHead, tokenizer, ...bertSpecialIds(tokenizerJson), sha256, path: dir };
 }

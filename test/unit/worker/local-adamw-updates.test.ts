@@ -90,3 +90,28 @@ describe('LocalAdamWUpdates', () => {
     expect(withoutEf).toBeGreaterThan(0.5);
   });
 });
+
+describe('LocalAdamWUpdates: momentum masking and Fisher weights', () => {
+  const manifest = [{ name: 'w', shape: [2] }];
+  const plain = () => new LocalAdamWUpdates(manifest, { ...settings(10, 0), adamw: { ...ADAMW, weightDecay: 0 } });
+  const p = new Map([['w', Float32Array.of(0, 0)]]);
+  const g = new Map([['w', Float32Array.of(1, 1)]]);
+
+  it('zeroes the first moment of the masked coordinates only: their next step is (1 − β1) of the other one', () => {
+    const local = plain();
+    local.update(0, p, g, 1);
+    local.maskFirstMoment('w', [0]);
+    const u = local.update(1, p, g, 1).get('w')!;
+    // Unmasked m = 0.19 after two gradients of 1; masked m = 0.1: the same v, so the steps differ by 0.1 / 0.19.
+    expect(u[0] / u[1]).toBeCloseTo(0.1 / 0.19, 6);
+    expect(() => local.maskFirstMoment('w', [2])).toThrow(/outside "w"/);
+    expect(() => local.maskFirstMoment('nope', [0])).toThrow(/"nope"/);
+  });
+
+  it('Fisher weights are √v̂, the root of the bias-corrected second moment of the mean gradient', () => {
+    const local = plain();
+    expect(local.fisherWeights('w')).toBeUndefined();
+    local.update(0, p, new Map([['w', Float32Array.of(6, -3)]]), 3);
+    expect([...local.fisherWeights('w')!].map((x) => Number(x.toFixed(6)))).toEqual([2, 1]);
+  });
+});

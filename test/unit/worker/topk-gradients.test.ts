@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { mulberry32 } from '../../../shared/random.js';
 import { decodeTensor } from '../../../shared/codecs/index.js';
 import { adamWStep, initAdamWState } from '../../../shared/optimizers/index.js';
 import { DEFAULT_TOPK_GRADIENT_OPTIONS, TopkGradientEncoder, type TopkGradientOptions } from '../../../worker/topk-gradients.js';
@@ -28,13 +30,13 @@ describe('TopkGradientEncoder', () => {
     expect([...decodeTensor(sparse)]).toEqual([0, 0, 3, 0]);
   });
 
-  it('per tensor keeps ceil(density·n) of each; global keeps the same total where the magnitudes are', () => {
-    const big = tensor('big', Array.from({ length: 200 }, (_, i) => (i % 7) * 0.01));
-    const small = tensor('small', [5, -6, 7, 0.001]);
+  it('keeps ⌊Σ density·n⌋ in all: per tensor each its share, global where the magnitudes are', () => {
+    const big = tensor('big', Array.from({ length: 200 }, (_, i) => (i % 7) * 0.01), 0.02);
+    const small = tensor('small', [5, -6, 7, 0.001], 0.25);
     const perTensor = encoder().encode(0, [big, small]);
-    expect(perTensor.map((b) => b.data.byteLength / 8)).toEqual([2, 1]);
+    expect(perTensor.map((b) => b.data.byteLength / 8)).toEqual([4, 1]);
     const global = encoder({ scope: 'global' }).encode(0, [big, small]);
-    expect(global.map((b) => b.data.byteLength / 8)).toEqual([0, 3]);
+    expect(global.map((b) => b.data.byteLength / 8)).toEqual([2, 3]);
     expect([...decodeTensor(global[1])]).toEqual([5, -6, 7, 0]);
   });
 
@@ -95,5 +97,63 @@ describe('TopkGradientEncoder', () => {
     expect(withEf).toBeLessThan(0.03);
     expect(adamEf).toBeGreaterThan(3 * withEf);
     expect(withoutEf).toBeGreaterThan(0.3);
+  });
+});
+
+describe('TopkGradientEncoder: ranking weights, one budget, residual decay', () => {
+  it('ranks by |value + residual| · weight when weights are given', () => {
+    const [blob] = encoder().encode(0, [{ ...tensor('w', [4, 1, -2], 0.34), weights: Float32Array.of(0.1, 1, 1) }]);
+    expect([...decodeTensor(blob)]).toEqual([0, 0, -2]);
+  });
+
+  /**
+   * Error feedback still telescopes with weights, a shared budget and several tensors: after every step the sum of
+   * what was sent plus the residual equals the sum of the inputs, exactly in float64 (dyadic inputs, so no float32
+   * sum rounds). With residual decay the shortfall is exactly what the decay removed.
+   */
+  for (const decay of [1, 0.5]) {
+    it(`Σ sent + residual ${decay === 1 ? '' : '+ Σ decayed '}= Σ inputs, exactly (decay ${decay})`, () => {
+      fc.assert(
+        // Halving adds a bit of precision a step: 12 steps keep every float32 sum exact.
+        fc.property(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: decay === 1 ? 30 : 12 }), (seed, steps) => {
+          const random = mulberry32(seed);
+          const sizes = [37, 5, 120];
+          const e = encoder({ scope: random() < 0.5 ? 'tensor' : 'global' });
+          const sumIn = sizes.map((n) => new Float64Array(n));
+          const sumSent = sizes.map((n) => new Float64Array(n));
+          const sumDecayed = sizes.map((n) => new Float64Array(n));
+          for (let step = 0; step < steps; step++) {
+            const tensors = sizes.map((n, t) => ({
+              ...tensor(`t${t}`, Array.from({ length: n }, () => Math.round((random() - 0.5) * 512) / 256), 0.05),
+              weights: Float32Array.from({ length: n }, () => random()),
+            }));
+            const blobs = e.encode(step, tensors);
+            tensors.forEach((t, i) => {
+              const sent = decodeTensor(blobs[i]);
+              for (let j = 0; j < t.values.length; j++) {
+                sumIn[i][j] += t.values[j];
+                sumSent[i][j] += sent[j];
+              }
+            });
+            const kept = sizes.map((_, i) => e.residual(`t${i}`)!);
+            e.scaleResiduals(decay);
+            sizes.forEach((_, i) => {
+              const after = e.residual(`t${i}`)!;
+              for (let j = 0; j < after.length; j++) sumDecayed[i][j] += kept[i][j] - after[j];
+            });
+            expect(blobs.reduce((k, b) => k + b.data.byteLength / 8, 0)).toBe(Math.floor(0.05 * 162));
+          }
+          sizes.forEach((n, i) => {
+            const r = e.residual(`t${i}`)!;
+            for (let j = 0; j < n; j++) expect(sumSent[i][j] + r[j] + sumDecayed[i][j]).toBe(sumIn[i][j]);
+          });
+        }),
+        { numRuns: 30 },
+      );
+    });
+  }
+
+  it('refuses a decay outside [0, 1]', () => {
+    expect(() => encoder().scaleResiduals(1.5)).toThrow(RangeError);
   });
 });

@@ -10,6 +10,7 @@ import { TaskModel } from '../../../shared/model/task-model.js';
 import { ErrorCode, OrchestratorError } from '../../../shared/errors.js';
 import { selectBackend } from '../../../worker/backend.js';
 import { DataParallelRank } from '../../../worker/trainer.js';
+import { DEFAULT_TOPK_GRADIENT_OPTIONS } from '../../../worker/topk-gradients.js';
 import { makeBatch, modelSpec, tinyConfig } from '../shared/model/tiny-models.js';
 
 const config = tinyConfig();
@@ -90,5 +91,24 @@ describe('DataParallelRank', () => {
     expect(tf.memory().numTensors).toBe(before);
     // The model held θ + residual for the gradients; evaluation puts θ back, as a plain rank holding θ sees it.
     expect(evalAt(worker).stats).toEqual(reference.stats);
+  });
+
+  it('sparse_optimizer worker with Fisher ranking over one global budget: ⌊density · all coordinates⌋ entries a result', () => {
+    const policy = { default: { codec: 'topk' as const, density: 0.05 }, overrides: [] };
+    const worker = new DataParallelRank(model, policy, true, { ...DEFAULT_TOPK_GRADIENT_OPTIONS, scope: 'global', selection: 'fisher' }, {
+      adamw: { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 },
+      schedule: { baseLearningRate: 0.01, type: 'constant', warmupSteps: 0, totalSteps: 10 },
+      maxGradNorm: 1,
+      lookahead: true,
+      momentumMasking: true,
+      residualDecay: 0.9,
+      selection: 'fisher',
+    });
+    const total = model.manifest.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    const params = model.initTrainable(9);
+    for (let step = 0; step < 3; step++) {
+      const reply = worker.gradients({ ...gradRequest(400 + step, step === 0 ? params : undefined), paramsVersion: 400 });
+      expect(reply.grads.reduce((k, b) => k + b.data.byteLength / 8, 0)).toBe(Math.floor(0.05 * total));
+    }
   });
 });

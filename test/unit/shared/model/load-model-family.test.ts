@@ -27,12 +27,14 @@ describe('model-family dispatch', () => {
     expect(loaded.family === 'bert' && plan.initial.get('classifier.weight')).toEqual(loaded.family === 'bert' && loaded.head?.weight);
   });
 
-  it('refuses top layers it lacks, causal-lm and a max_length beyond the positions of BERT, naming what and why', async () => {
+  it('refuses top layers it lacks, an unknown task and a max_length beyond the positions of BERT, naming what and why; causal-lm is masked-LM', async () => {
     const loaded = await loadBaseModel(BERT_DIR);
     expect(() => trainablePlanOf(loaded, { ...LORA, peft: { method: 'feature', trainableTopLayers: 3 } }, 0)).toThrow(
       'peft.trainable_top_layers must be an integer in [0, 2], got 3',
     );
-    expect(() => trainablePlanOf(loaded, { ...LORA, task: 'causal-lm' }, 0)).toThrow(/task "causal-lm" is not supported by BERT models/);
+    expect(() => trainablePlanOf(loaded, { ...LORA, task: 'translation' as never }, 0)).toThrow(/task "translation" is not supported by BERT models/);
+    // causal-lm on an encoder is masked-LM: the fixture has no MLM head, so a new one trains beside LoRA.
+    expect(trainablePlanOf(loaded, { ...LORA, task: 'causal-lm' }, 0).manifest.at(-1)?.name).toBe('cls.predictions.bias');
     expect(() => trainablePlanOf(loaded, LORA, 0, 65)).toThrow("max_length 65 exceeds the BERT model's max_position_embeddings 64");
     expect(trainablePlanOf(loaded, LORA, 0, 64).manifest.length).toBeGreaterThan(0);
   });

@@ -232,9 +232,9 @@ describe('BERT from a Hugging Face directory', () => {
     expect(notBert.message).toContain('config.json');
   });
 
-  it('refuses specs BERT cannot build: a gate target, causal-lm, a head of another size', () => {
+  it('refuses specs BERT cannot build: a gate target, an unknown task, a head of another size', () => {
     expect(() => BertTaskModel.create(loaded, spec(['q', 'gate']))).toThrow(/gate/);
-    expect(() => BertTaskModel.create(loaded, spec(['q'], { task: 'causal-lm' }))).toThrow(/classification/);
+    expect(() => BertTaskModel.create(loaded, spec(['q'], { task: 'translation' as never }))).toThrow(/classification, or causal-lm as masked-LM/);
     expect(() => BertTaskModel.create(loaded, spec(['q'], { numLabels: 3 }))).toThrow(/3/);
   });
 
