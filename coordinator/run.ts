@@ -7,6 +7,7 @@ import { batchIndices, batchesPerEpoch, prepareRunData, runDataSettings } from '
 import type { RawExample, TokenizedItem } from '../shared/data/types.js';
 import { describeBaseModel, loadBaseModel, trainablePlanOf, type LoadedBaseModel } from '../shared/model/load-model.js';
 import { modelTaskOf, type BatchStats, type ModelSpec, type RunTask } from '../shared/model/types.js';
+import { eosLearnabilityWarning } from '../shared/model/eos-lookalikes.js';
 import { describeMlm, mlmMaskingOf } from '../shared/model/mlm-plan.js';
 import type { MlmMasking } from '../shared/data/mlm-masking.js';
 import type { TensorSpec } from '../shared/tensors.js';
@@ -104,6 +105,10 @@ export async function runCoordinator(config: RunConfig, hooks: RunHooks = {}): P
   const { loaded, modelSpec, manifest } = prepared;
   log(`model ${loaded.path}: ${describeBaseModel(loaded)}; ${manifest.length} trainable tensors (${countParams(manifest)} parameters)`);
   if (prepared.mlm) log(describeMlm(loaded, config.seed));
+  if (config.task === 'instruction' && loaded.family === 'llama') {
+    const warning = eosLearnabilityWarning(loaded.config, loaded.weights, loaded.tokenizer.eosId, manifest);
+    if (warning) log(`warning: ${warning}`);
+  }
   log(`data: ${prepared.train.length} training and ${prepared.eval.length} evaluation examples${prepared.labels.length ? `, labels ${prepared.labels.join('/')}` : ''}`);
 
   const { globalBatchSize, totalSteps } = trainingPlan(config, prepared.train.length);

@@ -11,7 +11,14 @@
  *     "base": { eval_loss, eval_exact_match, eval_prefix_match, ... }, "tuned": { ... }, "majority_answer_rate" }
  *
  * Flags: --steps N (default 40), --train N (default 640), --eval N (default 60), --lr X (default 5e-3),
- * --max-length N (default 160).
+ * --max-length N (default 160), --method lora|feature|full (default lora; `feature` trains the output layer and
+ * `--top-layers` blocks).
+ *
+ * Why LoRA alone answers "no" and does not stop: stories260K never saw EOS in pre-training (llama2.c adds BOS
+ * only), and its output row is within 3e-4 of 168 other rows that no training text used (byte tokens, rare pieces).
+ * LoRA on the body moves the hidden state, which raises all 169 logits together, so the EOS target costs at least
+ * ln 169 = 5.1 nats and greedy decoding picks one of its look-alikes ("$", "8", ...). A method that trains the
+ * output layer can set the EOS row apart.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +29,6 @@ import { runCoordinator } from '../coordinator/run.js';
 import { compileConfig, DEFAULT_MODEL_RELATIVE, toPeftSpec, type RunConfig } from '../shared/config.js';
 import { prepareRunData, type RunData } from '../shared/data/index.js';
 import { normalizeAnswer } from '../shared/data/instruction-template.js';
-import { loadPeftAdapter } from '../shared/formats/peft-adapter.js';
 import { evaluateHeldOut, type HeldOutMetrics } from '../shared/model/held-out-eval.js';
 import { loadModel } from '../shared/model/load-model.js';
 import { TaskModel } from '../shared/model/task-model.js';
@@ -36,6 +42,8 @@ const { values: flags } = parseArgs({
     eval: { type: 'string', default: '60' },
     lr: { type: 'string', default: '5e-3' },
     'max-length': { type: 'string', default: '160' },
+    method: { type: 'string', default: 'lora' },
+    'top-layers': { type: 'string', default: '0' },
   },
 });
 const log = (message: string): void => void process.stderr.write(`[compare:instruction] ${message}\n`);
@@ -51,7 +59,12 @@ const config: RunConfig = compileConfig({
   max_eval_samples: Number(flags.eval),
   max_steps: Number(flags.steps),
   learning_rate: Number(flags.lr),
-  peft: { target_modules: 'all-linear' },
+  peft:
+    flags.method === 'lora'
+      ? { target_modules: 'all-linear' }
+      : flags.method === 'feature'
+        ? { method: 'feature', trainable_top_layers: Number(flags['top-layers']) }
+        : { method: flags.method },
   workers: 2,
   save_strategy: 'no',
   join_timeout_ms: 600_000,
@@ -68,13 +81,14 @@ function summary(metrics: HeldOutMetrics): Record<string, unknown> {
   };
 }
 
-async function evaluate(data: RunData, adapterDir?: string): Promise<HeldOutMetrics> {
+/** Metrics of the base model (trainable values as a run starts: LoRA B = 0) or of a run's trained values. */
+async function evaluate(data: RunData, trained?: Map<string, Float32Array>): Promise<HeldOutMetrics> {
   const loaded = await loadModel(config.model);
-  const adapter = adapterDir ? await loadPeftAdapter(adapterDir, loaded.config) : undefined;
-  const spec = adapter?.spec ?? { task: modelTaskOf(config.task), numLabels: 2, pooling: config.pooling, peft: toPeftSpec(config.peft) };
+  const spec = { task: modelTaskOf(config.task), numLabels: 2, pooling: config.pooling, peft: toPeftSpec(config.peft) };
   const model = TaskModel.create(loaded.config, loaded.weights, spec);
   try {
-    model.setTrainable(adapter ? adapter.tensors : model.initTrainable(config.seed));
+    // The run's values rather than its adapter/ folder: `full` and `feature` runs do not write a LoRA adapter.
+    model.setTrainable(trained ?? model.initTrainable(config.seed));
     return evaluateHeldOut(model, loaded.tokenizer, config.task, data.eval, data.rawEval, { maxGenerate: data.eval.length });
   } finally {
     model.dispose();
@@ -97,7 +111,7 @@ try {
       workers = startLocalWorkers(config.workers, url, [], () => undefined);
     },
   });
-  const tuned = await evaluate(data, join(result.outputDir, 'adapter'));
+  const tuned = await evaluate(data, result.params);
   log(`tuned: response loss ${tuned.eval_loss.toFixed(4)}, exact ${tuned.eval_exact_match}, prefix ${tuned.eval_prefix_match}`);
   console.log(
     JSON.stringify({
@@ -107,6 +121,7 @@ try {
       train_samples: data.train.length,
       eval_samples: data.eval.length,
       learning_rate: config.learning_rate,
+      method: config.peft.method,
       max_length: config.max_length,
       wall_s: Math.round((performance.now() - started) / 1000),
       majority_answer_rate: round4(Math.max(majority, 1 - majority)),

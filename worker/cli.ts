@@ -3,6 +3,7 @@ import { DEFAULT_MODEL_PATH } from '../shared/config.js';
 import { ExitCode, describeError, exitCodeFor } from '../shared/exit-codes.js';
 import { describeClose } from '../shared/transport.js';
 import { loadModel } from '../shared/model/load-model.js';
+import { isHfBertDir } from '../shared/model/bert/load-hf-bert.js';
 import { TaskModel } from '../shared/model/task-model.js';
 import { generate } from '../shared/model/generate.js';
 import { loadPeftAdapter } from '../shared/formats/peft-adapter.js';
@@ -105,6 +106,13 @@ async function workerCommand(flags: WorkerFlags): Promise<number> {
 }
 
 async function generateCommand(flags: { model: string; prompt: string; maxNewTokens: string; temperature: string; seed: string; adapter?: string; backend: BackendPreference }): Promise<number> {
+  if (isHfBertDir(flags.model)) {
+    // Checked before loading: loadModel's refusal would only say "LLaMA-family models only", not why.
+    throw new ConfigError(
+      ErrorCode.CONFIG_INVALID,
+      `cannot generate with ${flags.model}: it is a BERT encoder (model_type "bert"), which reads a whole text at once and has no next-token (causal) language-model head to write one token after another; generate needs a LLaMA-family decoder (GGUF or HF directory). Use swarmtune eval on a BERT model instead`,
+    );
+  }
   await selectBackend(flags.backend);
   const loaded = await loadModel(flags.model);
   const adapter = flags.adapter ? await loadPeftAdapter(flags.adapter, loaded.config) : undefined;

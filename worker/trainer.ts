@@ -55,7 +55,8 @@ export class DataParallelRank {
 
   /**
    * Summed gradients for the request's batch; with a local optimizer, this worker's AdamW update instead (its
-   * gradient taken at θ + its residual when `lookahead` is set).
+   * gradient taken at θ + its residual when `lookahead` is set; topk entries ranked by |δ|·√v̂ with `selection:
+   * fisher`, then momentum masking and residual decay as its settings say).
    * @throws ShapeError when the parameters do not match the manifest (name, shape, dtype, finite values)
    * @throws OrchestratorError E_PROTOCOL_UNEXPECTED when parameters are omitted but this rank holds another version
    */

@@ -271,24 +271,28 @@ export interface RunConfig {
   /**
    * With `sparse_optimizer: worker` and error feedback: each worker computes its gradient at θ + its own residual
    * (where its own dense AdamW would have taken the weights) instead of at θ, so a coordinate waiting for a slot is
-   * not pushed past its optimum. Measured on the stories260K LoRA run at 1%: eval loss 0.285 with, 0.356 without.
+   * not pushed past its optimum. Measured on the stories260K LoRA run at 1% (by magnitude, 1.18% before the exact
+   * budget): eval loss 0.285 with, 0.356 without.
    * @default true
    */
   readonly sparse_lookahead: boolean;
   /**
    * With `sparse_optimizer: worker` and error feedback: the run's last step sends each worker's update plus residual
    * dense (fp32), so the final weights hold everything the workers computed (one dense step in the run; measured on
-   * the stories260K LoRA run at 1%, 63 steps: eval loss 0.2603 against fp32's 0.2569, 0.2854 without). @default false
+   * the stories260K LoRA run at 1% by magnitude (1.18% before the exact budget), 63 steps: eval loss 0.2603 against
+   * fp32's 0.2569, 0.2854 without; an average density of 2.6%). @default false
    */
   readonly sparse_final_flush: boolean;
   /**
-   * With `sparse_optimizer: worker` and error feedback: zero the worker's AdamW first moment at the coordinates each
-   * result sent (DGC's momentum factor masking), so stale momentum does not refill them at once. @default false
+   * With `sparse_optimizer: worker`: zero the worker's AdamW first moment at the coordinates each result sent (DGC's
+   * momentum factor masking), so stale momentum does not refill them at once. Measured on the stories260K LoRA run
+   * at 1%: eval loss 0.3115 with, 0.2783 without. @default false
    */
   readonly sparse_momentum_masking: boolean;
   /**
    * With `sparse_optimizer: worker` and error feedback: each worker multiplies its residuals by this after every
-   * result (what is scaled away is lost, so error feedback no longer telescopes when below 1). In [0, 1]. @default 1
+   * result (what is scaled away is lost, so error feedback no longer telescopes when below 1). Measured on the
+   * stories260K LoRA run at 1% by magnitude: 0.95 ends at eval loss 0.3299, 1 at 0.2854. In [0, 1]. @default 1
    */
   readonly sparse_residual_decay: number;
   /** Evaluate once before the first step too, so the base model's `eval_loss` is on record. @default false */

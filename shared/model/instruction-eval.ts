@@ -8,6 +8,9 @@ import type { RawExample, TokenizedItem } from '../data/types.js';
 import { argMax } from './generate.js';
 import type { TaskModel } from './task-model.js';
 
+/** What greedy answering needs of a model: next-token logits of a prefix, within its context (`TaskModel` fits). */
+export type AnswerModel = Pick<TaskModel, 'nextTokenLogits'> & { readonly config: { readonly contextLength: number } };
+
 /** What greedy evaluation needs from a tokenizer. */
 export interface AnswerTokenizer {
   decode(ids: readonly number[]): string;
@@ -63,7 +66,7 @@ export interface InstructionAnswerOptions {
  * @throws ShapeError from the model for an id outside its vocabulary.
  */
 export function evaluateInstructionAnswers(
-  model: TaskModel,
+  model: AnswerModel,
   tokenizer: AnswerTokenizer,
   items: readonly TokenizedItem[],
   raw: readonly RawExample[],
@@ -103,7 +106,7 @@ export function isPrefixMatch(answer: string, reference: string): boolean {
 }
 
 /** The greedy continuation of `promptIds`, decoded (EOS excluded). */
-export function greedyAnswer(model: TaskModel, tokenizer: AnswerTokenizer, promptIds: readonly number[], maxNewTokens: number): string {
+export function greedyAnswer(model: AnswerModel, tokenizer: AnswerTokenizer, promptIds: readonly number[], maxNewTokens: number): string {
   const ids = [...promptIds];
   const start = ids.length;
   while (ids.length - start < maxNewTokens && ids.length < model.config.contextLength) {
