@@ -38,6 +38,8 @@ export interface PretrainReport {
   readonly samples: readonly { readonly prompt: string; readonly text: string }[];
   /** Bytes of the written model files, the card excluded. */
   readonly sizeBytes: number;
+  /** Whether the written model's output layer is the embedding. */
+  readonly isTied: boolean;
   /** Held-out loss of the general text on the final model (after the domain phase, when there is one). */
   readonly finalGeneralEvalLoss: number;
   /** The domain-adaptive phase, when there was one. */
@@ -56,12 +58,12 @@ export interface DomainPhaseReport {
   readonly runWallMs: number;
 }
 
-/** Number of parameters of a tied LLaMA model of this shape. */
-export function countLlamaParams(c: LlamaConfig): number {
+/** Number of parameters of a LLaMA model of this shape, its output layer tied to the embedding or its own. */
+export function countLlamaParams(c: LlamaConfig, isTied: boolean): number {
   const headDim = c.dim / c.nHeads;
   const attn = c.dim * c.dim * 2 + 2 * c.dim * c.nKvHeads * headDim;
   const mlp = 3 * c.dim * c.hiddenDim;
-  return c.vocabSize * c.dim + c.nLayers * (attn + mlp + 2 * c.dim) + c.dim;
+  return (isTied ? 1 : 2) * c.vocabSize * c.dim + c.nLayers * (attn + mlp + 2 * c.dim) + c.dim;
 }
 
 const minutes = (ms: number): string => `${(ms / 60_000).toFixed(1)} min`;
@@ -80,9 +82,8 @@ tags: [llama, causal-lm, tiny, swarmtune]
 
 # swarmtune-mini
 
-A ${(countLlamaParams(c) / 1e6).toFixed(2)} M-parameter LLaMA-architecture causal language model, pre-trained from
-random initialisation by swarmtune itself (\`npm run pretrain\`, scripts/pretrain.ts): a real data-parallel
-\`swarmtune run\` (\`task: causal-lm\`, \`peft.method: full\`) with ${o.workers} local worker processes. It is the
+A ${(countLlamaParams(c, r.isTied) / 1e6).toFixed(2)} M-parameter LLaMA-architecture causal language model, pre-trained from
+random initialisation by swarmtune itself (\`npm run pretrain\`, scripts/pretrain.ts): ${r.domain ? 'two real data-parallel\n\`swarmtune run\`s, general English then domain-adaptive on the downstream task\'s training e-mails' : 'a real data-parallel\n\`swarmtune run\`'} (\`task: causal-lm\`, \`peft.method: full\`), each with ${o.workers} local worker processes. It is the
 embedded default model of \`npm start\` (a LoRA spam classifier fine-tuned from it). Generated; do not edit by hand.
 
 ## Data
@@ -104,7 +105,7 @@ Byte-level BPE (GPT-2 style) learnt by \`swarmtune tokenizer train\` on the trai
 
 | hidden | layers | heads | kv heads | MLP | context | vocab | parameters | tied embedding |
 |---|---|---|---|---|---|---|---|---|
-| ${c.dim} | ${c.nLayers} | ${c.nHeads} | ${c.nKvHeads} | ${c.hiddenDim} (SwiGLU) | ${c.contextLength} | ${c.vocabSize} | ${countLlamaParams(c).toLocaleString('en-US')} | yes |
+| ${c.dim} | ${c.nLayers} | ${c.nHeads} | ${c.nKvHeads} | ${c.hiddenDim} (SwiGLU) | ${c.contextLength} | ${c.vocabSize} | ${countLlamaParams(c, r.isTied).toLocaleString('en-US')} | ${r.isTied ? 'yes' : 'no (trained apart from the tied start)'} |
 
 RMSNorm (eps ${c.normEps}), RoPE (theta ${c.ropeTheta}), grouped-query attention; F32 weights, ${(r.sizeBytes / 1e6).toFixed(1)} MB on disk.
 

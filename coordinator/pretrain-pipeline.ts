@@ -184,6 +184,7 @@ export async function runPretrainPipeline(options: PretrainOptions, log: (line: 
     runReused: general.isReused,
     samples,
     sizeBytes,
+    isTied: !finalWeights.has('output.weight') || finalWeights.get('output.weight') === finalWeights.get('token_embd.weight'),
   };
   await writeFile(join(out, 'README.md'), modelCardMarkdown(report));
   return report;
