@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../coordinator/metrics.js';
-import { prepareRun, runCoordinator } from '../../coordinator/run.js';
+import { prepareRun } from '../../coordinator/run.js';
 import { compileConfig, type RunConfig } from '../../shared/config.js';
 import { collateBatch } from '../../shared/data/index.js';
 import { exportHf } from '../../shared/formats/hf-export.js';
@@ -19,8 +19,7 @@ import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { BertTaskModel } from '../../shared/model/bert/bert-task-model.js';
 import { loadHfBert } from '../../shared/model/bert/load-hf-bert.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { connectWithRetry } from '../../worker/transport-ws.js';
-import { runWorkerSession } from '../../worker/worker-runtime.js';
+import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 
 const BERT_DIR = join(import.meta.dirname, '../fixtures/hf-bert');
@@ -37,11 +36,7 @@ async function train(config: RunConfig, numWorkers: number) {
   const records: MetricsRecord[] = [];
   const numTensors: number[] = [];
   const evalLosses: number[] = [];
-  const result = await runCoordinator(config, {
-    log: () => undefined,
-    onListening: (url) => {
-      for (let i = 0; i < numWorkers; i++) void connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined }));
-    },
+  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, {
     // Workers run in this process: tf.memory() counts their tensors.
     onMetrics: (record) => {
       if (record.event === 'eval') evalLosses.push(record.eval_loss as number);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { MetricsRecord } from '../../coordinator/metrics.js';
-import { prepareRun, runCoordinator } from '../../coordinator/run.js';
+import { prepareRun } from '../../coordinator/run.js';
 import { compileConfig, type RunConfig } from '../../shared/config.js';
 import { exportHf } from '../../shared/formats/hf-export.js';
 import { loadPeftAdapter } from '../../shared/formats/peft-adapter.js';
@@ -18,8 +18,7 @@ import { BertTaskModel } from '../../shared/model/bert/bert-task-model.js';
 import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { loadHfBert } from '../../shared/model/bert/load-hf-bert.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { connectWithRetry } from '../../worker/transport-ws.js';
-import { runWorkerSession } from '../../worker/worker-runtime.js';
+import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 
 const BERT_DIR = join(import.meta.dirname, '../fixtures/hf-bert');
@@ -43,11 +42,8 @@ beforeAll(async () => {
 async function train(config: RunConfig, numWorkers: number) {
   const records: MetricsRecord[] = [];
   const logs: string[] = [];
-  const result = await runCoordinator(config, {
+  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, {
     log: (line) => logs.push(line),
-    onListening: (url) => {
-      for (let i = 0; i < numWorkers; i++) void connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined }));
-    },
     onMetrics: (record) => record.event === 'train' && records.push(record),
   });
   return { result, records, logs };

@@ -6,10 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../../shared/config.js';
 import type { MetricsRecord } from '../../coordinator/metrics.js';
-import { runCoordinator, prepareRun } from '../../coordinator/run.js';
+import { prepareRun } from '../../coordinator/run.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { connectWithRetry } from '../../worker/transport-ws.js';
-import { runWorkerSession } from '../../worker/worker-runtime.js';
+import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,13 +32,7 @@ beforeAll(async () => {
 
 async function train(config: RunConfig, numWorkers: number) {
   const records: MetricsRecord[] = [];
-  const result = await runCoordinator(config, {
-    log: () => undefined,
-    onListening: (url) => {
-      for (let i = 0; i < numWorkers; i++) void connectWithRetry(url).then((transport) => runWorkerSession({ transport, backend, log: () => undefined }));
-    },
-    onMetrics: (record) => record.event === 'train' && records.push(record),
-  });
+  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, { onMetrics: (record) => record.event === 'train' && records.push(record) });
   return { result, records };
 }
 
