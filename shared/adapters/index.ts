@@ -16,6 +16,14 @@ export {
   type LoraFactor,
 } from './lora.js';
 export {
+  hasEmbeddingLora,
+  initLoraEmbeddingTensors,
+  LORA_EMBEDDING_A,
+  LORA_EMBEDDING_B,
+  loraEmbeddingManifest,
+  mergeLoraEmbedding,
+} from './lora-embedding.js';
+export {
   bottleneckForward,
   bottleneckManifest,
   bottleneckTensorName,

@@ -16,7 +16,8 @@
 import { ConfigError, ErrorCode, ShapeError } from '../errors.js';
 import { GGUF_LINEAR_NAMES, linearShapeOf } from '../model/llama-config.js';
 import type { BaseWeights, LlamaConfig, LoraSpec, LoraTarget } from '../model/types.js';
-import { LORA_TARGETS } from '../model/types.js';
+import { LORA_MODULES, LORA_TARGETS } from '../model/types.js';
+import { initLoraEmbeddingTensors, loraEmbeddingManifest, mergeLoraEmbedding } from './lora-embedding.js';
 import { mulberry32 } from '../random.js';
 import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { sizeOf } from '../tensors.js';
@@ -62,10 +63,10 @@ export function validateLoraSpec(spec: LoraSpec): void {
   }
   const seen = new Set<string>();
   for (const target of spec.targetModules) {
-    if (!(LORA_TARGETS as readonly string[]).includes(target)) {
+    if (!(LORA_MODULES as readonly string[]).includes(target)) {
       throw new ConfigError(
         ErrorCode.CONFIG_INVALID,
-        `peft.target_modules: unknown module "${target}" (expected some of ${LORA_TARGETS.join(', ')})`,
+        `peft.target_modules: unknown module "${target}" (expected some of ${LORA_MODULES.join(', ')})`,
       );
     }
     if (seen.has(target)) throw new ConfigError(ErrorCode.CONFIG_INVALID, `peft.target_modules: "${target}" is listed twice`);
@@ -73,12 +74,18 @@ export function validateLoraSpec(spec: LoraSpec): void {
   }
 }
 
-/** The targets of `spec` in canonical order (q, k, v, o, gate, up, down), whatever order the config used. */
+/**
+ * The LINEAR targets of `spec` in canonical order (q, k, v, o, gate, up, down), whatever order the config used;
+ * `embed` is not among them (see lora-embedding.ts).
+ */
 export function canonicalTargets(spec: LoraSpec): LoraTarget[] {
   return LORA_TARGETS.filter((t) => spec.targetModules.includes(t));
 }
 
-/** The adapter's tensors in canonical order: layers ascending, then q, k, v, o, gate, up, down, then A before B. */
+/**
+ * The adapter's tensors in canonical order: layers ascending, then q, k, v, o, gate, up, down, A before B; then,
+ * when `embed` is targeted, `lora_embedding_A` and `lora_embedding_B` (lora-embedding.ts).
+ */
 export function loraManifest(config: LlamaConfig, spec: LoraSpec): TensorSpec[] {
   const out: TensorSpec[] = [];
   const targets = canonicalTargets(spec);
@@ -89,17 +96,20 @@ export function loraManifest(config: LlamaConfig, spec: LoraSpec): TensorSpec[] 
       out.push({ name: loraTensorName(layer, target, 'B'), shape: [outFeatures, spec.r] });
     }
   }
+  out.push(...loraEmbeddingManifest(config, spec));
   return out;
 }
 
 /**
  * PEFT's initialisation, drawn in manifest order from one seeded stream: `A` ~ U(−1/√in, 1/√in) (PyTorch's
- * `kaiming_uniform_(a=√5)` bound), `B` = 0, so that the adapted model starts exactly at the base model.
+ * `kaiming_uniform_(a=√5)` bound), `B` = 0, so that the adapted model starts exactly at the base model; the
+ * embedding adapter the other way round (`A` = 0, `B` ~ N(0, 1), see lora-embedding.ts).
  * @param rng uniform [0, 1) source, e.g. `mulberry32(seed)`; consumed in manifest order.
  */
 export function initLoraTensors(config: LlamaConfig, spec: LoraSpec, rng: () => number): NamedTensors {
   const out: NamedTensors = new Map();
   for (const { name, shape } of loraManifest(config, spec)) {
+    if (!name.endsWith('.weight')) continue;
     const values = new Float32Array(sizeOf(shape));
     if (name.endsWith('lora_A.weight')) {
       const bound = 1 / Math.sqrt(shape[1]);
@@ -107,6 +117,7 @@ export function initLoraTensors(config: LlamaConfig, spec: LoraSpec, rng: () => 
     }
     out.set(name, values);
   }
+  initLoraEmbeddingTensors(config, spec, rng, out);
   return out;
 }
 
@@ -137,7 +148,8 @@ export function dropoutMask(numel: number, p: number, seed: number): Float32Arra
 
 /**
  * Fold an adapter into a copy of the base weights: `W' = W + s · B·A` for every adapted linear (float64 sums,
- * float32 results). Tensors that are not adapted are shared with `base`, not copied.
+ * float32 results), and the embedding adapter into `token_embd.weight` (a tied base is untied: see
+ * `mergeLoraEmbedding`). Tensors that are not adapted are shared with `base`, not copied.
  * @throws ShapeError E_TENSOR_NAME / E_TENSOR_SHAPE when `lora` does not match the manifest of `config` and `spec`.
  */
 export function mergeLora(config: LlamaConfig, base: BaseWeights, spec: LoraSpec, lora: NamedTensors): BaseWeights {
@@ -171,5 +183,6 @@ export function mergeLora(config: LlamaConfig, base: BaseWeights, spec: LoraSpec
       merged.set(name, out);
     }
   }
+  mergeLoraEmbedding(config, merged, spec, scale, lora);
   return merged;
 }

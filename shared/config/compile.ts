@@ -4,7 +4,7 @@
 import type { core } from 'zod';
 import { ConfigError, ErrorCode, OrchestratorError } from '../errors.js';
 import { parseDatasetSpec } from '../data/spec.js';
-import { LORA_TARGETS } from '../model/types.js';
+import { LORA_MODULES } from '../model/types.js';
 import { DEFAULTS, type PeftConfig, type RunConfig } from './run-config.js';
 import { CONFIG_INPUT_SCHEMA, KNOWN_KEYS, expectedAt } from './schema.js';
 import { suggestKey } from './suggest.js';
@@ -75,7 +75,7 @@ function compileTargetModules(written: string | readonly string[] | undefined, o
   const where = typeof written === 'string' ? 'peft.target_modules' : `peft.target_modules[${result.index}]`;
   throw new ConfigError(
     ErrorCode.CONFIG_INVALID,
-    `invalid config key "${where}"${originSuffix('peft.target_modules', options)}: got ${JSON.stringify(result.name)}; expected a module name: one of ${LORA_TARGETS.join(', ')}, their Hugging Face names (q_proj, ..., down_proj), llama.cpp names (attn_q, ..., ffn_down), or all-linear`,
+    `invalid config key "${where}"${originSuffix('peft.target_modules', options)}: got ${JSON.stringify(result.name)}; expected a module name: one of ${LORA_MODULES.join(', ')}, their Hugging Face names (q_proj, ..., down_proj, embed_tokens), llama.cpp names (attn_q, ..., ffn_down, token_embd), or all-linear`,
   );
 }
 

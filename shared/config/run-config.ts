@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdapterNonLinearity, LoraTarget, PeftMethod, Pooling, RunTask } from '../model/types.js';
+import type { AdapterNonLinearity, LoraModule, PeftMethod, Pooling, RunTask } from '../model/types.js';
 
 /** Absolute path of the repository root (the folder holding package.json), with no trailing separator. */
 export const REPO_ROOT: string = fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]+$/, '');
@@ -113,12 +113,13 @@ export interface PeftConfig {
   /** Dropout probability on the LoRA input path during training, in [0, 1). @default 0 */
   readonly lora_dropout: number;
   /**
-   * Linear layers that get an adapter, as short names in canonical order (q, k, v, o, gate, up, down), without
-   * duplicates. Files may also use Hugging Face names (`q_proj`, `gate_proj`, ...), llama.cpp names (`attn_q`,
-   * `ffn_gate`, `attn_output`, ...), `all-linear`, or one comma-separated string; all are normalised.
+   * Modules that get an adapter, as short names in canonical order (q, k, v, o, gate, up, down, embed), without
+   * duplicates. Files may also use Hugging Face names (`q_proj`, `gate_proj`, `embed_tokens`, ...), llama.cpp names
+   * (`attn_q`, `ffn_gate`, `attn_output`, `token_embd`, ...), `all-linear` (the linear layers, not the embedding),
+   * or one comma-separated string; all are normalised.
    * @default ['q', 'v']
    */
-  readonly target_modules: readonly LoraTarget[];
+  readonly target_modules: readonly LoraModule[];
   /** rsLoRA: scale by `lora_alpha / sqrt(r)` instead of `lora_alpha / r`. @default false */
   readonly use_rslora: boolean;
   /** `adapter`: bottleneck width (AdapterHub: model width / `reduction_factor`). Integer >= 1. @default 16 */

@@ -47,7 +47,7 @@ export const PEFT_FIELDS: Readonly<Record<string, FieldSpec>> = {
   lora_dropout: unitInterval(),
   target_modules: field(
     z.union([z.string().min(1), z.array(z.string()).min(1)]),
-    'a non-empty list of module names (q, k, v, o, gate, up, down, or q_proj, ..., or all-linear)',
+    'a non-empty list of module names (q, k, v, o, gate, up, down, embed, or q_proj, ..., embed_tokens, or all-linear)',
   ),
   use_rslora: field(z.boolean(), 'true or false'),
   adapter_size: positiveInt(),

@@ -12,8 +12,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loraManifest } from '../adapters/lora.js';
-import type { LlamaConfig, LoraSpec, LoraTarget, ModelSpec } from '../model/types.js';
-import { LORA_TARGETS } from '../model/types.js';
+import type { LlamaConfig, LoraModule, LoraSpec, LoraTarget, ModelSpec } from '../model/types.js';
+import { LORA_MODULES } from '../model/types.js';
 import { ErrorCode, InputFileError } from '../errors.js';
 import type { NamedTensors, TensorSpec } from '../tensors.js';
 import { permuteRopeRows, type RopeRowDirection } from './hf-rope-permute.js';
@@ -23,8 +23,17 @@ import { BERT_MLM_DENSE_WEIGHT, BERT_MLM_MODULE } from '../model/bert/bert-mlm-h
 import { bertTargetsOfModules, bertTargetModules } from './peft-bert.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 
-/** Hugging Face module names of the LoRA targets. */
-const HF_MODULE_NAMES = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' } as const;
+/** Hugging Face module names of the LoRA targets (`embed`: `lora_embedding_A` / `lora_embedding_B`, no `.weight`). */
+const HF_MODULE_NAMES = {
+  q: 'q_proj',
+  k: 'k_proj',
+  v: 'v_proj',
+  o: 'o_proj',
+  gate: 'gate_proj',
+  up: 'up_proj',
+  down: 'down_proj',
+  embed: 'embed_tokens',
+} as const satisfies Record<LoraModule, string>;
 
 /** PEFT's prefix of every saved adapter key. */
 export const PEFT_KEY_PREFIX = 'base_model.model.';
@@ -76,7 +85,9 @@ const PEFT_TYPES: Readonly<Record<string, string | null>> = { lora: 'LORA', prom
 
 /**
  * Writes a PEFT adapter directory: `adapter_model.safetensors` (keys `base_model.model.<path>.lora_A.weight`
- * `[r, in]` and `lora_B.weight` `[out, r]`, plus `base_model.model.score.weight` for classification; metadata
+ * `[r, in]` and `lora_B.weight` `[out, r]`; for an adapted embedding `base_model.model.model.embed_tokens.
+ * lora_embedding_A` `[r, vocab]` and `.lora_embedding_B` `[dim, r]`, without `.weight`, as PEFT saves them; plus
+ * `base_model.model.score.weight` for classification; metadata
  * `{"format":"pt"}`) and `adapter_config.json` as PEFT's `LoraConfig.save_pretrained` writes it. Methods other than
  * LoRA write their tensors under the same prefix and their spec in `swarmtune.method_spec` (PEFT cannot load them).
  * A BERT masked-LM adapter (`task: causal-lm` on BERT) has `task_type` null (PEFT has no masked-LM task: a plain
@@ -169,9 +180,9 @@ export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig | B
     return loadBertPeftAdapter(dir, config, fail, modelConfig !== undefined && isBertConfig(modelConfig) ? modelConfig : undefined);
   }
   if (!Array.isArray(config.target_modules)) fail(`target_modules ${JSON.stringify(config.target_modules)} is not a list of module names`);
-  const unknown = (config.target_modules as unknown[]).filter((m) => !Object.values(HF_MODULE_NAMES).includes(m as never) && !(LORA_TARGETS as readonly unknown[]).includes(m));
-  if (unknown.length > 0) fail(`target_modules ${JSON.stringify(unknown)} are not LLaMA linear layers (${Object.values(HF_MODULE_NAMES).join(', ')})`);
-  const shortNames = Object.fromEntries(Object.entries(HF_MODULE_NAMES).map(([short, hf]) => [hf, short])) as Record<string, LoraTarget>;
+  const unknown = (config.target_modules as unknown[]).filter((m) => !Object.values(HF_MODULE_NAMES).includes(m as never) && !(LORA_MODULES as readonly unknown[]).includes(m));
+  if (unknown.length > 0) fail(`target_modules ${JSON.stringify(unknown)} are not LLaMA linear layers or the embedding (${Object.values(HF_MODULE_NAMES).join(', ')})`);
+  const shortNames = Object.fromEntries(Object.entries(HF_MODULE_NAMES).map(([short, hf]) => [hf, short])) as Record<string, LoraModule>;
   const extra = (config.swarmtune ?? {}) as { num_labels?: number; pooling?: 'mean' | 'last'; labels?: string[]; qk_row_layout?: QkRowLayout };
   const stored: QkRowLayout = extra.qk_row_layout ?? (config.swarmtune === undefined ? 'hf' : 'gguf');
   const peft: LoraSpec = {
@@ -180,7 +191,8 @@ export async function loadPeftAdapter(dir: string, modelConfig?: LlamaConfig | B
     loraAlpha: Number(config.lora_alpha),
     loraDropout: Number(config.lora_dropout ?? 0),
     useRslora: Boolean(config.use_rslora),
-    targetModules: (config.target_modules as string[]).map((name) => shortNames[name] ?? (name as LoraTarget)),
+    // Canonical order and no repeats, whatever order Python PEFT wrote (it saves a set).
+    targetModules: LORA_MODULES.filter((m) => (config.target_modules as string[]).some((name) => (shortNames[name] ?? name) === m)),
   };
   const spec: ModelSpec = {
     task: config.task_type === 'SEQ_CLS' ? 'classification' : 'causal-lm',

@@ -9,7 +9,7 @@
  * exists, else a regex.
  */
 import { BERT_LORA_TARGETS, BERT_MODULE_PATHS, type BertLoraTarget } from '../model/bert/bert-trainable.js';
-import type { LoraTarget } from '../model/types.js';
+import type { LoraModule } from '../model/types.js';
 
 /** Suffix per target written to `target_modules` (`output.dense` also matches `attention.output.dense`). */
 const BERT_TARGET_SUFFIXES: Readonly<Record<BertLoraTarget, string>> = {
@@ -53,7 +53,7 @@ export function bertTargetsOfModules(targetModules: unknown): BertLoraTarget[] |
 }
 
 /** `target_modules` for `targets`: suffixes when they select exactly `targets`, else a regex over the layer paths. */
-export function bertTargetModules(targets: readonly LoraTarget[]): string[] | string {
+export function bertTargetModules(targets: readonly LoraModule[]): string[] | string {
   const wanted = BERT_LORA_TARGETS.filter((t) => targets.includes(t));
   const list = wanted.map((t) => BERT_TARGET_SUFFIXES[t]);
   const selected = bertTargetsOfModules(list);

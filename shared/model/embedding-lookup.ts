@@ -9,7 +9,8 @@
  *   `Sᵀ` `[vocabSize, n]` so that the product is one plain 2-D `tf.matMul` (wasm's fast path). `Sᵀ` costs
  *   `vocabSize · n · 4` bytes per call (stories260K, 512 × 1,024 tokens: 2 MiB); when that would pass
  *   {@link ONE_HOT_LIMIT_ELEMENTS} the rows are summed on the host instead (exact, O(n · dim), one read-back).
- * All three give the same sums (float32 additions in a different order).
+ * All three give the same sums (float32 additions in a different order). {@link embeddingColumnLookup} does the same
+ * for the columns of a `[r, vocabSize]` matrix (LoRA on the embedding: `lora_embedding_A`).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -59,5 +60,40 @@ function selectionTransposed(ids: Int32Array, vocabSize: number): Float32Array {
   const n = ids.length;
   const out = new Float32Array(vocabSize * n);
   for (let i = 0; i < n; i++) out[ids[i] * n + i] = 1;
+  return out;
+}
+
+/**
+ * Columns of a trainable `[r, vocabSize]` matrix (LoRA's `lora_embedding_A`), one per id, as rows: `ids` →
+ * `[ids.length, r]` with row `i` = `table[:, ids[i]]`. Differentiable in `table` on every backend by the same three
+ * paths as {@link embeddingLookup} (the gradient, `[r, vocabSize]`, is theirs transposed); never materialises the
+ * `[vocabSize, r]` transpose in the forward pass.
+ * @param path force a gradient path (tests); `segment-sum` needs the kernel. @default {@link embeddingGradPath}
+ */
+export function embeddingColumnLookup(table: tf.Tensor2D, ids: Int32Array, path?: EmbeddingGradPath): tf.Tensor2D {
+  const [rank, vocabSize] = table.shape;
+  const gradPath = path ?? embeddingGradPath(ids.length, vocabSize);
+  const op = tf.customGrad((tableIn: tf.Tensor | Save) => {
+    const value = tf.transpose(tf.gather(tableIn as tf.Tensor2D, tf.tensor1d(ids, 'int32'), 1)) as tf.Tensor2D;
+    const gradFunc = (dy: tf.Tensor): tf.Tensor => {
+      if (gradPath === 'segment-sum') return tf.transpose(tf.unsortedSegmentSum(dy, tf.tensor1d(ids, 'int32'), vocabSize));
+      // dTable = dyᵀ·S with S the [n, vocabSize] one-hot selection: one plain 2-D product; dyᵀ is only [r, n].
+      if (gradPath === 'one-hot') return tf.matMul(tf.transpose(dy), tf.tensor2d(selection(ids, vocabSize), [ids.length, vocabSize]));
+      const rows = dy.dataSync();
+      const sums = new Float32Array(rank * vocabSize);
+      for (let i = 0; i < ids.length; i++) {
+        for (let k = 0; k < rank; k++) sums[k * vocabSize + ids[i]] += rows[i * rank + k];
+      }
+      return tf.tensor2d(sums, [rank, vocabSize]);
+    };
+    return { value, gradFunc };
+  });
+  return op(table) as tf.Tensor2D;
+}
+
+/** `S` `[n, vocabSize]` row-major: 1 at `(i, ids[i])`. */
+function selection(ids: Int32Array, vocabSize: number): Float32Array {
+  const out = new Float32Array(ids.length * vocabSize);
+  for (let i = 0; i < ids.length; i++) out[i * vocabSize + ids[i]] = 1;
   return out;
 }

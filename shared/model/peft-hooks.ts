@@ -7,9 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { baseLinearName, baseNormName, EMBED_TOKENS, FINAL_NORM, LM_HEAD } from '../adapters/base-tuning.js';
 import { bottleneckForward } from '../adapters/bottleneck.js';
+import { hasEmbeddingLora, LORA_EMBEDDING_A, LORA_EMBEDDING_B } from '../adapters/lora-embedding.js';
+import { loraScale } from '../adapters/lora.js';
 import { PROMPT_EMBEDDINGS } from '../adapters/prompt-tuning.js';
 import type { DecoderHooks } from './decoder.js';
-import { embeddingLookup } from './embedding-lookup.js';
+import { embeddingColumnLookup, embeddingLookup } from './embedding-lookup.js';
 import type { FrozenBase } from './frozen-base.js';
 import type { FrozenMatrix } from './linear-ops.js';
 import type { ModelOps } from './ops.js';
@@ -41,10 +43,18 @@ export interface EmbeddingConstants {
 
 /**
  * The decoder's input `[n, dim]`: frozen rows, or (full) rows of the trainable `model.embed_tokens.weight` with a
- * gradient that works on wasm, or (prompt) the frozen rows with the virtual rows replaced by `prompt_embeddings`.
+ * gradient that works on wasm, or (prompt) the frozen rows with the virtual rows replaced by `prompt_embeddings`,
+ * or (LoRA targeting `embed`) the frozen rows plus `s · B·A[:, id]` per token: the batch's columns of `A`
+ * `[n, r]` times `Bᵀ`, never the `[vocabSize, dim]` delta table; no dropout (as in PEFT). The output projection
+ * of a tied model does not see this delta (lora-embedding.ts).
  */
 export function inputEmbeddings(peft: PeftSpec, consts: EmbeddingConstants, params: ReadonlyMap<string, tf.Tensor>, ops: ModelOps): tf.Tensor2D {
   if (peft.method === 'full') return embeddingLookup(params.get(EMBED_TOKENS) as tf.Tensor2D, consts.inputIds);
+  if (peft.method === 'lora' && hasEmbeddingLora(peft)) {
+    const columns = embeddingColumnLookup(params.get(LORA_EMBEDDING_A) as tf.Tensor2D, consts.inputIds);
+    const delta = ops.trainableLinear(columns, params.get(LORA_EMBEDDING_B) as tf.Tensor2D);
+    return tf.add(consts.frozenRows, tf.mul(delta, loraScale(peft))) as tf.Tensor2D;
+  }
   if (peft.method === 'prompt' && consts.prompt) {
     const virtualRows = ops.frozenLeftMatMul(consts.prompt.selection, params.get(PROMPT_EMBEDDINGS) as tf.Tensor2D);
     return tf.add(tf.mul(consts.frozenRows, consts.prompt.realRows), virtualRows) as tf.Tensor2D;

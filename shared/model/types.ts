@@ -27,13 +27,21 @@ export type BaseWeights = Map<string, Float32Array>;
 export const LORA_TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
 export type LoraTarget = (typeof LORA_TARGETS)[number];
 
+/**
+ * Every module LoRA can target, in canonical order: the linear layers, then `embed` (the token embedding,
+ * PEFT's `embed_tokens`; see shared/adapters/lora-embedding.ts). `all-linear` selects the linear layers only.
+ */
+export const LORA_MODULES = [...LORA_TARGETS, 'embed'] as const;
+export type LoraModule = (typeof LORA_MODULES)[number];
+
 /** LoRA hyper-parameters (PEFT names in the config file, camelCase here). */
 export interface LoraSpec {
   readonly method: 'lora';
   readonly r: number;
   readonly loraAlpha: number;
   readonly loraDropout: number;
-  readonly targetModules: readonly LoraTarget[];
+  /** Adapted modules in canonical {@link LORA_MODULES} order. */
+  readonly targetModules: readonly LoraModule[];
   /** rsLoRA: scale by alpha/sqrt(r) instead of alpha/r. */
   readonly useRslora: boolean;
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { decodeFrame } from '../codec.js';
 import { HF_DIR_MAX_FILES, isSafeModelFileName } from '../model/hf-dir-files.js';
-import { ADAPTER_NON_LINEARITIES, LORA_TARGETS } from '../model/types.js';
+import { ADAPTER_NON_LINEARITIES, LORA_MODULES } from '../model/types.js';
 import type { Message, MessageOf, MsgKind } from './messages.js';
 import { MsgKind as Kinds, PROTOCOL_VERSION, TENSOR_CODECS, TENSOR_DTYPES, isMsgKind } from './messages.js';
 
@@ -87,7 +87,7 @@ const modelSpec = z.object({
       r: count,
       loraAlpha: z.number(),
       loraDropout: z.number().min(0).max(1),
-      targetModules: z.array(z.enum(LORA_TARGETS)),
+      targetModules: z.array(z.enum(LORA_MODULES)),
       useRslora: z.boolean(),
     }),
     z.object({ method: z.literal('adapter'), adapterSize: count, nonLinearity: z.enum(ADAPTER_NON_LINEARITIES) }),

@@ -50,6 +50,20 @@ describe('fine-tuning methods in data-parallel runs', () => {
     });
   }
 
+  it('lora with embed_tokens targeted: 2 workers equal the one-process reference, and the embedding factors train', async () => {
+    const config = dpConfig(fixture, 2, { peft: { r: 4, lora_alpha: 8, target_modules: ['q', 'v', 'embed_tokens'] }, max_steps: 4 });
+    const reference = await referenceRun(config);
+    const initial = (await prepareRun(config)).initial;
+    const { result } = await train(config, 2);
+    expect(result.steps).toBe(4);
+    result.stepLosses.forEach((loss, i) => expect(Math.abs(loss - reference.losses[i]) / reference.losses[i]).toBeLessThan(1e-4));
+    for (const name of ['model.embed_tokens.lora_embedding_A', 'model.embed_tokens.lora_embedding_B']) {
+      const only = (m: Map<string, Float32Array>) => new Map([[name, m.get(name)!]]);
+      expect(maxRelativeDifference(only(initial), only(reference.params)), name).toBeGreaterThan(1e-4);
+    }
+    expect(maxRelativeDifference(result.params, reference.params)).toBeLessThan(1e-4);
+  });
+
   it('stories260K spam classification: every method runs a handful of steps with 2 workers', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'swarmtune-methods-'));
     for (const [method, peft] of Object.entries(METHOD_PEFT)) {

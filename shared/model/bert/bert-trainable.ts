@@ -71,10 +71,13 @@ export function bertLoraSpec(spec: ModelSpec): LoraSpec {
 
 /**
  * The spec's LoRA targets as BERT targets, canonical order; none for another method.
- * @throws ConfigError E_CONFIG_INVALID for a target BERT does not have (`gate`).
+ * @throws ConfigError E_CONFIG_INVALID for a target BERT does not have (`gate`) or does not support here (`embed`).
  */
 export function bertTargets(spec: ModelSpec): BertLoraTarget[] {
   if (spec.peft.method !== 'lora') return [];
+  if (spec.peft.targetModules.includes('embed')) {
+    throw new ConfigError(ErrorCode.CONFIG_INVALID, 'peft.target_modules: LoRA on the embedding ("embed") is not supported for BERT models');
+  }
   const targets = canonicalTargets(spec.peft);
   for (const t of targets) {
     if (!(BERT_LORA_TARGETS as readonly string[]).includes(t)) {

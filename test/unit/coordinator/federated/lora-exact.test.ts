@@ -3,7 +3,7 @@ import { exactLoraAggregate } from '../../../../coordinator/federated/aggregatio
 import { loraModulesOf, parseLoraName } from '../../../../coordinator/federated/aggregation/lora-names.js';
 import { createStrategy } from '../../../../coordinator/federated/strategy.js';
 import type { ClientUpdate, WeightedUpdate } from '../../../../coordinator/federated/types.js';
-import { initLoraTensors, loraManifest, loraScale, mergeLora } from '../../../../shared/adapters/lora.js';
+import { canonicalTargets, initLoraTensors, loraManifest, loraScale, mergeLora } from '../../../../shared/adapters/lora.js';
 import { linearShapeOf } from '../../../../shared/model/llama-config.js';
 import type { BaseWeights, LlamaConfig, LoraSpec } from '../../../../shared/model/types.js';
 import { mulberry32, randomNormal } from '../../../../shared/random.js';
@@ -31,7 +31,7 @@ function randomBase(seed: number): BaseWeights {
 function layerOutputs(weights: BaseWeights, inputs: Map<string, Float32Array>): Map<string, Float64Array> {
   const out = new Map<string, Float64Array>();
   for (const layer of [0, 1]) {
-    for (const target of spec.targetModules) {
+    for (const target of canonicalTargets(spec)) {
       const [o, i] = linearShapeOf(config, target);
       const name = `blk.${layer}.${{ q: 'attn_q', v: 'attn_v', down: 'ffn_down' }[target as 'q' | 'v' | 'down']}.weight`;
       const w = weights.get(name)!;
