@@ -18,20 +18,19 @@ const JOB = join(ROOT, 'examples', 'main-job.yaml');
 const hasModel = existsSync(join(MODEL, 'config.json'));
 if (!hasModel) console.warn(`SKIPPING main-job tests: ${MODEL} is absent (npm run pretrain makes it)`);
 
-// The full job takes 2.5 to 6 minutes here and does not yet reach the issue's 0.95 (0.887 measured): opt in.
-const runFullJob = process.env.SWARMTUNE_MAIN_JOB_TEST === '1';
-
 describe.skipIf(!hasModel)('the main job on the embedded model', () => {
   it('the shipped config names the embedded model, a LoRA classifier and 2 workers', async () => {
     const config = await resolveConfig({ file: JOB, env: {}, sets: [] });
     expect(config.model).toBe('models/swarmtune-mini');
     expect(config.peft.method).toBe('lora');
+    expect(config.peft.target_modules).toContain('embed');
     expect(config.workers).toBe(2);
     const loaded = await loadModel(MODEL);
     expect(loaded.tokenizer.decode(loaded.tokenizer.encode('Dear friend, your account', { addBos: true }))).toBe('Dear friend, your account');
   });
 
-  it.skipIf(!runFullJob)('npm start reaches eval_accuracy >= 0.95 and writes eval_results.json and the adapter', () => {
+  // About 2 minutes on an idle 2-core machine (0.977 measured); longer while the rest of the suite runs beside it.
+  it('npm start reaches eval_accuracy >= 0.95 and writes eval_results.json and the adapter', () => {
     const dir = mkdtempSync(join(tmpdir(), 'swarmtune-main-'));
     const result = spawnSync(process.execPath, [BIN, 'run', '--config', JOB, '-o', dir], { cwd: ROOT, encoding: 'utf8', timeout: 900_000 });
     expect(result.status, result.stderr.slice(-3000)).toBe(0);
