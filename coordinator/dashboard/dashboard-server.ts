@@ -95,7 +95,9 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     publish(record) {
       records.push(record);
       broadcast('record', record);
-      if (typeof record.worker_id === 'string') broadcast('workers', options.workerRows());
+      // A step's figures too, not only the interval's: a short run can end between two interval snapshots, and
+      // once its sessions close their throughput is no longer measured.
+      if (typeof record.worker_id === 'string' || record.event === 'train') broadcast('workers', options.workerRows());
     },
     get clientCount() {
       return clients.size;

@@ -13,6 +13,14 @@ import { createTrainableState, prepareRun, trainingPlan } from '../../coordinato
 import { sumContributions } from '../../coordinator/aggregation.js';
 import { writeRandomLlamaGguf } from './random-gguf.js';
 
+/** The `peft` block of each method beside LoRA, small enough for the fixture's models. */
+export const NON_LORA_METHOD_PEFT: Readonly<Record<string, Record<string, unknown>>> = {
+  adapter: { method: 'adapter', adapter_size: 8 },
+  prompt: { method: 'prompt', num_virtual_tokens: 4 },
+  feature: { method: 'feature', trainable_top_layers: 1 },
+  full: { method: 'full' },
+};
+
 /** Files of the fixture. */
 export interface DpFixture {
   readonly dir: string;

@@ -2,6 +2,7 @@
  * A coordinator run with N workers in the test's own process, each over a real WebSocket on loopback (the product
  * starts workers as processes; tests may construct both sides in one process).
  */
+import type { MetricsRecord } from '../../coordinator/metrics.js';
 import { runCoordinator, type RunHooks, type RunResult } from '../../coordinator/run.js';
 import type { RunConfig } from '../../shared/config.js';
 import type { BackendReport } from '../../worker/backend.js';
@@ -29,4 +30,15 @@ export async function runWithInProcessWorkers(
     },
   });
   return { result, outcomes: await Promise.all(sessions) };
+}
+
+/** {@link runWithInProcessWorkers}, keeping the run's `train` metrics records and the coordinator's log lines. */
+export async function runRecordingSteps(config: RunConfig, numWorkers: number, backend: BackendReport): Promise<{ result: RunResult; records: MetricsRecord[]; logs: string[] }> {
+  const records: MetricsRecord[] = [];
+  const logs: string[] = [];
+  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, {
+    log: (line) => logs.push(line),
+    onMetrics: (record) => record.event === 'train' && records.push(record),
+  });
+  return { result, records, logs };
 }

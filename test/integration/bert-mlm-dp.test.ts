@@ -9,7 +9,6 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { MetricsRecord } from '../../coordinator/metrics.js';
 import { prepareRun } from '../../coordinator/run.js';
 import { compileConfig, type RunConfig } from '../../shared/config.js';
 import { exportHf } from '../../shared/formats/hf-export.js';
@@ -18,18 +17,12 @@ import { BertTaskModel } from '../../shared/model/bert/bert-task-model.js';
 import { readSafetensors } from '../../shared/formats/safetensors.js';
 import { loadHfBert } from '../../shared/model/bert/load-hf-bert.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
-import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
+import { runRecordingSteps } from '../helpers/in-process-workers.js';
+import { dpConfig, makeDpFixture, maxRelativeDifference, NON_LORA_METHOD_PEFT, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 
 const BERT_DIR = join(import.meta.dirname, '../fixtures/hf-bert');
 
-const METHOD_PEFT: Record<string, Record<string, unknown>> = {
-  lora: { r: 4, lora_alpha: 8, target_modules: ['q', 'v', 'down'] },
-  adapter: { method: 'adapter', adapter_size: 8 },
-  prompt: { method: 'prompt', num_virtual_tokens: 4 },
-  feature: { method: 'feature', trainable_top_layers: 1 },
-  full: { method: 'full' },
-};
+const METHOD_PEFT: Record<string, Record<string, unknown>> = { lora: { r: 4, lora_alpha: 8, target_modules: ['q', 'v', 'down'] }, ...NON_LORA_METHOD_PEFT };
 
 let fixture: DpFixture;
 let backend: BackendReport;
@@ -39,15 +32,7 @@ beforeAll(async () => {
   backend = await selectBackend('auto');
 });
 
-async function train(config: RunConfig, numWorkers: number) {
-  const records: MetricsRecord[] = [];
-  const logs: string[] = [];
-  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, {
-    log: (line) => logs.push(line),
-    onMetrics: (record) => record.event === 'train' && records.push(record),
-  });
-  return { result, records, logs };
-}
+const train = (config: RunConfig, numWorkers: number) => runRecordingSteps(config, numWorkers, backend);
 
 describe('BERT masked-LM in data-parallel runs', () => {
   for (const [method, peft] of Object.entries(METHOD_PEFT)) {

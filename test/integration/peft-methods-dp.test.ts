@@ -5,22 +5,16 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileConfig } from '../../shared/config.js';
-import type { MetricsRecord } from '../../coordinator/metrics.js';
 import { prepareRun } from '../../coordinator/run.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
-import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
-import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
+import { runRecordingSteps } from '../helpers/in-process-workers.js';
+import { dpConfig, makeDpFixture, maxRelativeDifference, NON_LORA_METHOD_PEFT, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunConfig } from '../../shared/config.js';
 
-const METHOD_PEFT: Record<string, Record<string, unknown>> = {
-  adapter: { method: 'adapter', adapter_size: 8 },
-  prompt: { method: 'prompt', num_virtual_tokens: 4 },
-  feature: { method: 'feature', trainable_top_layers: 1 },
-  full: { method: 'full' },
-};
+const METHOD_PEFT = NON_LORA_METHOD_PEFT;
 
 let fixture: DpFixture;
 let backend: BackendReport;
@@ -30,11 +24,7 @@ beforeAll(async () => {
   backend = await selectBackend('auto');
 });
 
-async function train(config: RunConfig, numWorkers: number) {
-  const records: MetricsRecord[] = [];
-  const { result } = await runWithInProcessWorkers(config, numWorkers, backend, { onMetrics: (record) => record.event === 'train' && records.push(record) });
-  return { result, records };
-}
+const train = (config: RunConfig, numWorkers: number) => runRecordingSteps(config, numWorkers, backend);
 
 describe('fine-tuning methods in data-parallel runs', () => {
   for (const [method, peft] of Object.entries(METHOD_PEFT)) {

@@ -7,6 +7,7 @@ import { bertTrainableManifest, initBertTrainableValues } from '../../../../../s
 import { loadHfBert, type LoadedBert } from '../../../../../shared/model/bert/load-hf-bert.js';
 import type { Batch, ModelSpec, PeftSpec } from '../../../../../shared/model/types.js';
 import type { NamedTensors } from '../../../../../shared/tensors.js';
+import { adamStep } from '../../../../helpers/host-adam.js';
 import { selectBackend } from '../../../../../worker/backend.js';
 
 const FIXTURE = join(import.meta.dirname, '../../../../fixtures/hf-bert');
@@ -29,24 +30,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-/** Plain Adam on the host (the system's optimizers live elsewhere; this only needs to move downhill). */
-function adamStep(values: NamedTensors, grads: NamedTensors, state: Map<string, { m: Float32Array; v: Float32Array }>, t: number, lr: number): NamedTensors {
-  const out: NamedTensors = new Map();
-  for (const [name, p] of values) {
-    const g = grads.get(name) as Float32Array;
-    let s = state.get(name);
-    if (!s) state.set(name, (s = { m: new Float32Array(p.length), v: new Float32Array(p.length) }));
-    const next = new Float32Array(p.length);
-    for (let i = 0; i < p.length; i++) {
-      s.m[i] = 0.9 * s.m[i] + 0.1 * g[i];
-      s.v[i] = 0.999 * s.v[i] + 0.001 * g[i] * g[i];
-      next[i] = p[i] - (lr * s.m[i]) / (1 - 0.9 ** t) / (Math.sqrt(s.v[i] / (1 - 0.999 ** t)) + 1e-8);
-    }
-    out.set(name, next);
-  }
-  return out;
 }
 
 describe('BERT fine-tuning methods (lora, adapter, prompt, feature, full) on the fixture, wasm backend', () => {
