@@ -75,20 +75,22 @@ describe('dashboard routes', () => {
     expect((await fetch(url, { method: 'POST' })).status).toBe(426);
   });
 
-  it('a new client gets the history first, then each record live; a reconnecting one gets the whole history again', async () => {
+  it('a new client gets the history first, then each record live with the worker table after steps and worker events; a reconnecting one gets the whole history again', async () => {
     const rows = [{ id: 'w-1', backend: 'wasm', state: 'ready', samples_per_s: 3, bytes_in: 10, bytes_out: 20, last_seen: null, failures: 0, peer: null }];
     const dashboard = createDashboard({ run: { source: 'live', outputDir: '/tmp/x' }, workerRows: () => rows, snapshotIntervalMs: 60_000 });
     const url = await serve(dashboard);
     dashboard.publish({ event: 'run_start', step: 0, time: 't0' });
-    const first = await readEvents(url, 3, () => {
+    const first = await readEvents(url, 5, () => {
       dashboard.publish({ event: 'train', step: 1, loss: 0.5, time: 't1' });
       dashboard.publish({ event: 'worker_joined', worker_id: 'w-1', time: 't2' });
     });
     expect(first[0].event).toBe('history');
     expect((first[0].data as { records: unknown[] }).records).toEqual([{ event: 'run_start', step: 0, time: 't0' }]);
     expect((first[0].data as { workers: unknown[] }).workers).toEqual(rows);
-    expect(first.slice(1).map((e) => e.event)).toEqual(['record', 'record']);
+    // A step's record and a worker's record are each followed by the worker table.
+    expect(first.slice(1).map((e) => e.event)).toEqual(['record', 'workers', 'record', 'workers']);
     expect(first[1].data).toEqual({ event: 'train', step: 1, loss: 0.5, time: 't1' });
+    expect(first[2].data).toEqual(rows);
 
     const again = await readEvents(url, 1);
     expect((again[0].data as { records: { event: string }[] }).records.map((r) => r.event)).toEqual(['run_start', 'train', 'worker_joined']);
