@@ -3,11 +3,11 @@
  * CSV/TSV header), or the built-in `spam-instructions`, rendered through the prompt template into examples whose
  * `text` is the prompt and `response` the answer.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, InputFileError } from '../errors.js';
 import { parseDelimited } from './delimited.js';
 import { buildSpamInstructions } from './instruction-spam.js';
+import { readDatasetFile } from './load.js';
 import { renderInstruction, validatePromptTemplate, type InstructionRecord } from './instruction-template.js';
 import { parseDatasetSpec } from './spec.js';
 import type { RawExample } from './types.js';
@@ -46,13 +46,7 @@ export async function loadInstructionRecords(spec: string, baseDir?: string): Pr
     throw new InputFileError(ErrorCode.DATASET, `dataset "${spec}" holds e-mails, not instruction records: use spam-instructions, or jsonl:/csv:/tsv: with instruction, input and output fields`);
   }
   const path = resolve(parsed.path);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputFileError(ErrorCode.DATASET, `dataset file ${path} ${code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`} (spec "${spec}")`, { cause: err });
-  }
+  const text = await readDatasetFile(path, spec);
   const records = parsed.scheme === 'jsonl' ? readJsonl(text, path) : readDelimited(text, parsed.scheme === 'csv' ? ',' : '\t', path);
   if (records.length === 0) throw new InputFileError(ErrorCode.DATASET, `dataset file ${path} holds no instruction records`);
   return records;

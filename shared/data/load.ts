@@ -34,14 +34,7 @@ export async function loadExamples(spec: string, options: LoadOptions): Promise<
     return corpus.map(({ text, label }) => (options.task === 'classification' ? { text, label } : { text }));
   }
   const path = resolve(parsed.path);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`;
-    throw new InputFileError(ErrorCode.DATASET, `dataset file ${path} ${why} (spec "${spec}")`, { cause: err });
-  }
+  const text = await readDatasetFile(path, spec);
   const columns = { text: options.textColumn ?? 'text', label: options.labelColumn ?? 'label' };
   const wantLabel = options.task === 'classification';
   const examples = readRows(parsed.scheme, text, path, columns, wantLabel);
@@ -129,4 +122,18 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
+}
+
+/**
+ * The text of a dataset file, UTF-8.
+ * @throws InputFileError E_DATASET naming the file, whether it is missing or unreadable, and the dataset spec.
+ */
+export async function readDatasetFile(path: string, spec: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found' : `cannot be read (${code ?? String(err)})`;
+    throw new InputFileError(ErrorCode.DATASET, `dataset file ${path} ${why} (spec "${spec}")`, { cause: err });
+  }
 }
