@@ -8,6 +8,7 @@ import { BertTaskModel } from '../../../../../shared/model/bert/bert-task-model.
 import { isHfBertDir, loadHfBert, type LoadedBert } from '../../../../../shared/model/bert/load-hf-bert.js';
 import type { Batch, ModelSpec } from '../../../../../shared/model/types.js';
 import { selectBackend } from '../../../../../worker/backend.js';
+import { maxAbsDiff } from '../../../../helpers/max-abs-diff.js';
 
 const FIXTURE = join(import.meta.dirname, '../../../../fixtures/hf-bert');
 
@@ -17,13 +18,6 @@ const SPEC: ModelSpec = {
   pooling: 'mean',
   peft: { method: 'lora', r: 4, loraAlpha: 8, loraDropout: 0, targetModules: ['q', 'v', 'up'], useRslora: false },
 };
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('BERT merge and Hugging Face writer', () => {
   let loaded: LoadedBert;

@@ -9,6 +9,7 @@ import type { Batch, ModelSpec, PeftSpec } from '../../../../../shared/model/typ
 import type { NamedTensors } from '../../../../../shared/tensors.js';
 import { adamStep } from '../../../../helpers/host-adam.js';
 import { selectBackend } from '../../../../../worker/backend.js';
+import { maxAbsDiff } from '../../../../helpers/max-abs-diff.js';
 
 const FIXTURE = join(import.meta.dirname, '../../../../fixtures/hf-bert');
 
@@ -23,13 +24,6 @@ const METHODS: Record<string, { peft: PeftSpec; lr: number }> = {
 
 function specOf(peft: PeftSpec): ModelSpec {
   return { task: 'classification', numLabels: 2, pooling: 'mean', peft };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('BERT fine-tuning methods (lora, adapter, prompt, feature, full) on the fixture, wasm backend', () => {

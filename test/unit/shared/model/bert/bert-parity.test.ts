@@ -10,6 +10,7 @@ import { loadHfBert, type LoadedBert } from '../../../../../shared/model/bert/lo
 import type { TaskModel } from '../../../../../shared/model/task-model.js';
 import type { Batch, LoraTarget, ModelSpec } from '../../../../../shared/model/types.js';
 import { selectBackend } from '../../../../../worker/backend.js';
+import { maxAbsDiff } from '../../../../helpers/max-abs-diff.js';
 
 const FIXTURE = join(import.meta.dirname, '../../../../fixtures/hf-bert');
 
@@ -32,13 +33,6 @@ function spec(targets: LoraTarget[] = ['q', 'v'], overrides: Partial<ModelSpec> 
     peft: { method: 'lora', r: 4, loraAlpha: 8, loraDropout: 0, targetModules: targets, useRslora: false },
     ...overrides,
   };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 async function caught(p: Promise<unknown>): Promise<Error> {
