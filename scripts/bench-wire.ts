@@ -39,7 +39,6 @@ import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
-import { measureCodecTraining } from './wire-training.js';
 
 /** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
 function runBenchScript(script: string, args: readonly string[]): Promise<unknown> {
@@ -310,7 +309,8 @@ async function main(): Promise<void> {
   if (child && child.exitCode === null) await new Promise((resolve) => child!.once('exit', resolve));
   log('codec speed (bench-codecs.ts)');
   const codecs = await runBenchScript('./bench-codecs.ts', ['--reps', '5']);
-  const training = flags['no-training'] ? null : await measureCodecTraining(Number(flags['training-steps']), log);
+  // Imported only now: TensorFlow.js in the heap during the throughput runs would make them measure its GC too.
+  const training = flags['no-training'] ? null : await (await import('./wire-training.js')).measureCodecTraining(Number(flags['training-steps']), log);
   console.log(
     JSON.stringify({
       codecs,

@@ -48,12 +48,20 @@ export class FragmentSink extends Array<Uint8Array> {
     this.hooks = hooks;
   }
 
+  /**
+   * Whether the message's first fragment is in, so that later data may come in pieces of any size (the
+   * receiver streams continuation frames as the socket delivers them: ./ws-streaming-receiver.ts).
+   */
+  get takesPieces(): boolean {
+    return this.decided || this.length > 0;
+  }
+
   /** Whether the message's data went to a chunk reassembly (`progress` or `error` set) rather than this list. */
   get isStreamed(): boolean {
     return this.streaming;
   }
 
-  /** Called by `ws` for each fragment, in order. Never throws. */
+  /** Called by `ws` for each fragment (after the first, possibly for each piece of one), in order. Never throws. */
   override push(...parts: Uint8Array[]): number {
     for (const part of parts) this.take(part);
     return this.length;

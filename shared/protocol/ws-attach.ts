@@ -7,6 +7,7 @@
 import { SocketTransport, type SocketTransportOptions } from './socket-transport.js';
 import { CloseCode } from './close-codes.js';
 import { FragmentSink } from './fragment-sink.js';
+import { streamContinuationFrames } from './ws-streaming-receiver.js';
 
 /** The `ws` WebSocket surface {@link attachWebSocket} uses (structural, so shared/ needs no `ws` import). */
 export interface WebSocketLike {
@@ -91,6 +92,7 @@ export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptio
     }
   };
   installSink();
+  if (receiver) streamContinuationFrames(receiver, (list) => list instanceof FragmentSink && list.takesPieces);
   ws.on('message', (data, isBinary) => {
     installSink();
     if (data instanceof FragmentSink) transport.handleFragmentSink(data, isBinary);

@@ -11,7 +11,6 @@ import { makeMessage } from '../../../../shared/protocol/build.js';
 import { crc32Of, encodeChunkHeader, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
 import { FragmentSink } from '../../../../shared/protocol/fragment-sink.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
-import { WS_FRAGMENT_BYTES } from '../../../../shared/protocol/send-queue.js';
 import { SocketTransport, type SocketSink } from '../../../../shared/protocol/socket-transport.js';
 import { connectWs } from '../../../../worker/transport-ws.js';
 
@@ -46,6 +45,9 @@ function recordingTransport(maxReassemblyBytes?: number): { transport: SocketTra
   return { transport, sent, closes, got };
 }
 
+/** Pieces the sink is fed in (a continuation frame arrives in pieces of any size). */
+const PIECE_BYTES = 32 * 1024;
+
 /** The WebSocket messages a sender emits for `msg`: per chunk, the header fragment then data fragments. */
 function chunkMessages(msg: Message, chunkSizeBytes: number, transferId = 0): Uint8Array[][] {
   const frame = new Uint8Array(Buffer.concat(encodeMessageSegments(msg)));
@@ -54,7 +56,7 @@ function chunkMessages(msg: Message, chunkSizeBytes: number, transferId = 0): Ui
   for (let i = 0; i < count; i++) {
     const data = frame.subarray(i * chunkSizeBytes, Math.min(frame.byteLength, (i + 1) * chunkSizeBytes));
     const fragments: Uint8Array[] = [encodeChunkHeader(transferId, i, count, frame.byteLength, crc32Of(data), data.byteLength)];
-    for (let at = 0; at < data.byteLength; at += WS_FRAGMENT_BYTES) fragments.push(data.subarray(at, Math.min(data.byteLength, at + WS_FRAGMENT_BYTES)));
+    for (let at = 0; at < data.byteLength; at += PIECE_BYTES) fragments.push(data.subarray(at, Math.min(data.byteLength, at + PIECE_BYTES)));
     out.push(fragments);
   }
   return out;

@@ -21,7 +21,7 @@ import {
 } from '../../../../shared/protocol/chunking.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
 import { SUBPROTOCOL } from '../../../../shared/protocol/messages.js';
-import { WS_FRAGMENT_BYTES } from '../../../../shared/protocol/send-queue.js';
+import { FIRST_CHUNK_BYTES, WS_FIRST_FRAGMENT_BYTES, chunkSizes } from '../../../../shared/protocol/send-queue.js';
 import { SocketTransport, releaseMessage, setChunkSize } from '../../../../shared/protocol/socket-transport.js';
 import type { Transport } from '../../../../shared/transport.js';
 import { connectWs } from '../../../../worker/transport-ws.js';
@@ -142,7 +142,7 @@ describe('fragmented chunk frames', () => {
 });
 
 describe('the wire over WebSockets', () => {
-  it('sends messages as fragments of at most WS_FRAGMENT_BYTES, chunk header first', async () => {
+  it('sends a chunk as its header fragment alone, then its data whole; a larger message with a short first fragment', async () => {
     const { srv, conns } = await echoServer(MIN_CHUNK_SIZE_BYTES);
     const raw = new WebSocket(srv.url, [SUBPROTOCOL]);
     clients.push(raw);
@@ -152,16 +152,37 @@ describe('the wire over WebSockets', () => {
     const got = new Promise<void>((resolve) =>
       raw.on('message', (data) => {
         messages.push(data as Buffer[]);
-        if (messages.length === 4) resolve();
+        if (messages.length === 5) resolve();
       }),
     );
     while (conns.length === 0) await new Promise((r) => setImmediate(r));
     await conns[0].send(gradResult(50_000)); // 200 KB: 4 chunks of 64 KiB at most
+    setChunkSize(conns[0], 4 * 1024 * 1024);
+    await conns[0].send(gradResult(100_000)); // 400 KB: one message, not chunked
     await got;
-    for (const fragments of messages) {
+    for (const fragments of messages.slice(0, 4)) {
       expect(fragments[0].byteLength).toBeLessThanOrEqual(128);
-      for (const f of fragments) expect(f.byteLength).toBeLessThanOrEqual(WS_FRAGMENT_BYTES);
       expect(parseFragmentedChunk(fragments, decodeFrame)?.head.count).toBe(4);
+    }
+    // Data fragments are whole parts, not cut at a fixed size: a plain ws client collects them as they came.
+    expect(Math.max(...messages.slice(0, 4).flatMap((f) => f.slice(1).map((p) => p.byteLength)))).toBeGreaterThan(32 * 1024);
+    const whole = messages[4];
+    expect(whole[0].byteLength).toBeLessThanOrEqual(WS_FIRST_FRAGMENT_BYTES);
+    expect(whole.length).toBeLessThan(8);
+    const back = decodeFrame(join(whole)) as Message;
+    expect(sameBytes(floatBytes(back), floatBytes(gradResult(100_000)))).toBe(true);
+  });
+
+  it('sizes chunks from a small first one, doubling up to the chunk size, summing to the frame', () => {
+    const mib = 1024 * 1024;
+    expect(chunkSizes(10_000_000, 4 * mib)).toEqual([128, 256, 512, 1024, 2048, 4096].map((k) => k * 1024).concat([10_000_000 - 8064 * 1024]));
+    expect(chunkSizes(3 * mib, 4 * mib).every((n) => n <= 4 * mib)).toBe(true);
+    expect(chunkSizes(200_000, MIN_CHUNK_SIZE_BYTES)).toEqual([65_536, 65_536, 65_536, 200_000 - 3 * 65_536]);
+    for (const [total, size] of [[1, MIN_CHUNK_SIZE_BYTES], [FIRST_CHUNK_BYTES + 1, 4 * mib], [100_000_000, 4 * mib], [7 * mib + 3, 2 * mib]]) {
+      const sizes = chunkSizes(total, size);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+      expect(sizes[0]).toBeLessThanOrEqual(FIRST_CHUNK_BYTES);
+      for (let i = 1; i < sizes.length - 1; i++) expect(sizes[i]).toBe(Math.min(2 * sizes[i - 1], size));
     }
   });
 
