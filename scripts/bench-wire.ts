@@ -24,7 +24,9 @@
  *
  * Flags: --runs N (default 5; 3 for 100 MB), --warmup N (default 3), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
- * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too).
+ * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too),
+ * --no-training (skip the training figures), --training-steps N (default 63, the whole default run),
+ * --training-seeds S,S,... (default 42,7,1234: each codec's eval-loss gap to fp32 per seed, mean, SD and largest).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -63,6 +65,7 @@ const { values: flags } = parseArgs({
     'profile-dir': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
     'training-steps': { type: 'string', default: '63' },
+    'training-seeds': { type: 'string', default: '42,7,1234' },
     'no-training': { type: 'boolean', default: false },
   },
 });
@@ -310,11 +313,12 @@ async function main(): Promise<void> {
   log('codec speed (bench-codecs.ts)');
   const codecs = await runBenchScript('./bench-codecs.ts', ['--reps', '5']);
   // Imported only now: TensorFlow.js in the heap during the throughput runs would make them measure its GC too.
-  const training = flags['no-training'] ? null : await (await import('./wire-training.js')).measureCodecTraining(Number(flags['training-steps']), log);
+  const seeds = flags['training-seeds']!.split(',').map(Number);
+  const training = flags['no-training'] ? null : await (await import('./wire-training.js')).measureCodecTrainingSeeds(Number(flags['training-steps']), seeds, log);
   console.log(
     JSON.stringify({
       codecs,
-      training: training === null ? null : { steps: Number(flags['training-steps']), by_codec: training ?? 'skipped: stories260K absent' },
+      training: training === null ? null : { steps: Number(flags['training-steps']), seeds, by_codec: training ?? 'skipped: stories260K absent' },
       throughput: {
         unit: 'MB/s (10^6 bytes of tensor per round-trip second, median)',
         chunk_size_bytes: chunkSizeBytes,
