@@ -98,6 +98,25 @@ describe('encodeMessageSegments', () => {
     const small = makeMessage('stop', { reason: 'done' });
     expect(encodeMessageSegments(small)).toHaveLength(1);
   });
+
+  it('re-encodes a decoded message (its blobs already carry a pad, anywhere among their keys) to the same bytes', () => {
+    const x = Float32Array.from({ length: 5000 }, (_, i) => i);
+    const stats = { lossSum: 1, numSamples: 1, numLossItems: 1, numTokens: 1, numCorrect: 0 };
+    const msg = makeMessage('grad_result', { replyTo: 'r', step: 1, grads: [float32Blob('w', [5000], x)], stats, computeMs: 1 });
+    const decoded = decodeFrame(encodeMessageInto(msg, Buffer.allocUnsafe(64))) as Message;
+    if (decoded.kind !== 'grad_result') throw new Error('expected grad_result');
+    const { name, dtype, shape, data } = decoded.grads[0] as unknown as { name: string; dtype: string; shape: number[]; data: Uint8Array };
+    const padFirst = { ...decoded, grads: [{ pad: Uint8Array.of(1, 2, 3), name, dtype, shape, data }] } as unknown as Message;
+    for (const m of [decoded, padFirst]) {
+      const frame = join(encodeMessageSegments(m));
+      expect(sameBytes(frame, encodeMessageInto(m, Buffer.allocUnsafe(64)))).toBe(true);
+      const again = decodeFrame(frame) as Message;
+      expect(sameBytes(floatBytes(again), floatBytes(msg))).toBe(true);
+      // The old pad was replaced by one sized for this frame: the data is 8-aligned, so it decodes without a copy.
+      if (again.kind !== 'grad_result') throw new Error('expected grad_result');
+      expect(blobToFloat32(again.grads[0]).buffer).toBe(frame.buffer);
+    }
+  });
 });
 
 describe('fragmented chunk frames', () => {
