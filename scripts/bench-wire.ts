@@ -253,7 +253,8 @@ async function main(): Promise<void> {
     // so a steady drift in load cancels), the first `warmup` of each block untimed: each path measured in its own
     // steady state, as a training run uses it. Interleaved (ws_vs_tcp_interleaved, _paired): ws and TCP round trips
     // alternate one by one, the order flipping every run, so both see the same moment of load; but each round trip
-    // then runs right after the other path's (its socket buffers, its garbage), which at 10 MB slows ws and speeds
+    // then runs right after the other path's (its socket buffers, its garbage, caches holding the other path's
+    // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
     // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
     const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number }> => {
       const c0 = cpuMs(child?.pid);

@@ -178,7 +178,9 @@ export function encodeMessageSegments(msg: Message): Uint8Array[] {
     const at = bytes.indexOf(marker(i), from);
     // The marker goes out as bin 8 (2 header bytes) after fixstr "data" (5 bytes), after the empty pad (c4 00).
     const padAt = at - 2 - DATA_KEY.byteLength - 2;
-    if (at < 0 || padAt < from || !isEmptyPadThenDataKey(bytes, padAt)) return encodeMessageSegmentsTwoPass(msg);
+    if (at < 0 || padAt < from || !isEmptyPadThenDataKey(bytes, padAt)) {
+      throw new CodecError(`cannot encode ${describeKind(msg)} frame: tensor ${i} not found in the layout`);
+    }
     const n = blobs[i].byteLength;
     const header = n < 0x10000 ? encodeBinHeader(n) : bin32Header(n);
     const dataAt = written + (padAt - from) + 2 + DATA_KEY.byteLength + header.byteLength;
@@ -206,28 +208,6 @@ function bin32Header(n: number): Uint8Array {
   header[0] = 0xc6;
   header.writeUInt32BE(n, 1);
   return header;
-}
-
-/** {@link encodeMessageSegments} by the aligned layout's two packs: for a message laid out unlike the fast path expects. */
-function encodeMessageSegmentsTwoPass(msg: Message): Uint8Array[] {
-  const blobs: Uint8Array[] = [];
-  const probe = mapLargeBlobs(withAlignedBlobs(msg), (blob, i) => {
-    blobs.push(blob.data as Uint8Array);
-    return { ...blob, data: marker(i) };
-  }, { n: 0 });
-  const bytes = Buffer.from(encodeMessage(probe as Message));
-  const segments: Uint8Array[] = [];
-  let from = 0;
-  for (let i = 0; i < blobs.length; i++) {
-    const at = bytes.indexOf(marker(i), from);
-    if (at < 0) throw new CodecError(`cannot encode ${describeKind(msg)} frame: tensor ${i} not found in the layout`);
-    const n = blobs[i].byteLength;
-    // The marker went out as bin 8 (2 header bytes); the data needs the header of its own length.
-    segments.push(bytes.subarray(from, at - 2), n < 0x10000 ? encodeBinHeader(n) : bin32Header(n), blobs[i]);
-    from = at + MARKER_BYTES;
-  }
-  segments.push(bytes.subarray(from));
-  return segments;
 }
 
 function encodeBinHeader(n: number): Uint8Array {
