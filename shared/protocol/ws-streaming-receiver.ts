@@ -39,24 +39,18 @@ interface StreamableReceiver {
 
 const BINARY_OPCODE = 2;
 
+const NUMBER_FIELDS = ['_bufferedBytes', '_payloadLength', '_totalPayloadLength', '_messageLength', '_opcode', '_maxFragments', '_numFragments'] as const;
+const BOOLEAN_FIELDS = ['_compressed', '_masked'] as const;
+const METHODS = ['consume', 'getData', 'dataMessage', 'createError'] as const;
+
 function isStreamable(receiver: unknown): receiver is StreamableReceiver {
-  const r = receiver as Partial<StreamableReceiver> | null | undefined;
+  const r = receiver as Record<string, unknown> | null | undefined;
   return (
     !!r &&
     Array.isArray(r._buffers) &&
-    typeof r._bufferedBytes === 'number' &&
-    typeof r._payloadLength === 'number' &&
-    typeof r._totalPayloadLength === 'number' &&
-    typeof r._messageLength === 'number' &&
-    typeof r._opcode === 'number' &&
-    typeof r._maxFragments === 'number' &&
-    typeof r._numFragments === 'number' &&
-    typeof r._compressed === 'boolean' &&
-    typeof r._masked === 'boolean' &&
-    typeof r.consume === 'function' &&
-    typeof r.getData === 'function' &&
-    typeof r.dataMessage === 'function' &&
-    typeof r.createError === 'function'
+    NUMBER_FIELDS.every((k) => typeof r[k] === 'number') &&
+    BOOLEAN_FIELDS.every((k) => typeof r[k] === 'boolean') &&
+    METHODS.every((k) => typeof r[k] === 'function')
   );
 }
 

@@ -21,6 +21,7 @@ import { loadHfBert } from '../../shared/model/bert/load-hf-bert.js';
 import { selectBackend, type BackendReport } from '../../worker/backend.js';
 import { runWithInProcessWorkers } from '../helpers/in-process-workers.js';
 import { dpConfig, makeDpFixture, maxRelativeDifference, referenceRun, type DpFixture } from '../helpers/dp-fixture.js';
+import { maxAbsDiff } from '../helpers/max-abs-diff.js';
 
 const BERT_DIR = join(import.meta.dirname, '../fixtures/hf-bert');
 
@@ -119,9 +120,7 @@ describe('BERT data-parallel runs', () => {
       merged.setTrainable(zeroLora);
       const a = trained.logits(batch);
       const b = merged.logits(batch);
-      let maxDiff = 0;
-      for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-      expect(maxDiff).toBeLessThan(1e-5);
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-5);
     } finally {
       trained.dispose();
       merged.dispose();

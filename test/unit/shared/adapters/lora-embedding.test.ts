@@ -8,6 +8,7 @@ import { bertTargets } from '../../../../shared/model/bert/bert-trainable.js';
 import { randomBaseWeights } from '../../../../shared/model/random-weights.js';
 import type { LoraSpec } from '../../../../shared/model/types.js';
 import { mulberry32 } from '../../../../shared/random.js';
+import { caught } from '../../../helpers/caught.js';
 
 const config = { vocabSize: 12, dim: 8, nLayers: 2, nHeads: 2, nKvHeads: 1, hiddenDim: 12, normEps: 1e-5, ropeTheta: 10000, contextLength: 16 };
 const spec: LoraSpec = { method: 'lora', r: 3, loraAlpha: 6, loraDropout: 0.1, targetModules: ['q', 'embed'], useRslora: false };
@@ -78,11 +79,3 @@ describe('LoRA on the token embedding: bookkeeping', () => {
   });
 });
 
-function caught(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}

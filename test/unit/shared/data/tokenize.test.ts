@@ -7,6 +7,7 @@ import { tokenizeForCausalLm, tokenizeForClassification, type DataTokenizer } fr
 import { ErrorCode, errorCodeOf } from '../../../../shared/errors.js';
 import { parseGguf } from '../../../../shared/formats/gguf.js';
 import { tokenizerFromGguf } from '../../../../shared/tokenizer/text-tokenizer.js';
+import { caught } from '../../../helpers/caught.js';
 
 /** One token per character (id 3 + code point % 500); counts its calls and the characters it was given. */
 class CharTokenizer implements DataTokenizer {
@@ -84,15 +85,6 @@ describe('tokenizeForCausalLm', () => {
     expect(items.map((item) => Array.from(item.ids))).toEqual([[1, ...ids('abcd')]]);
   });
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
-}
 
 const hasModel = existsSync(DEFAULT_MODEL_PATH);
 if (!hasModel) console.warn(`SKIPPING real-tokenizer tokenization tests: ${DEFAULT_MODEL_PATH} is absent`);

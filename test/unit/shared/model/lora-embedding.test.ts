@@ -11,6 +11,7 @@ import type { NamedTensors } from '../../../../shared/tensors.js';
 import { selectBackend } from '../../../../worker/backend.js';
 import { referenceLogits } from './reference-llama.js';
 import { loraSpec, makeBatch, modelSpec, relativeError, tinyConfig, withNonZeroB } from './tiny-models.js';
+import { maxAbsDiff } from '../../../helpers/max-abs-diff.js';
 
 const config = tinyConfig();
 const RANK = 3;
@@ -161,9 +162,7 @@ describe('LoRA on the token embedding', () => {
       const base = TaskModel.create(config, weights, modelSpec('causal-lm', { peft: spec }));
       const mergedLogits = merged.nextTokenLogits(ids);
       expect(relativeError(logits, base.nextTokenLogits(ids))).toBeGreaterThan(1e-3);
-      let maxDiff = 0;
-      for (let i = 0; i < logits.length; i++) maxDiff = Math.max(maxDiff, Math.abs(logits[i] - mergedLogits[i]));
-      expect(maxDiff).toBeLessThan(1e-5);
+      expect(maxAbsDiff(logits, mergedLogits)).toBeLessThan(1e-5);
       for (const m of [model, merged, base]) m.dispose();
     });
   }

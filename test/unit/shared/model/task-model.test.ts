@@ -13,6 +13,7 @@ import type { Batch, LlamaConfig } from '../../../../shared/model/types.js';
 import type { NamedTensors } from '../../../../shared/tensors.js';
 import { selectBackend } from '../../../../worker/backend.js';
 import { addGrads, loraSpec, makeBatch, modelSpec, relativeError, sliceBatch, tinyConfig, withNonZeroB } from './tiny-models.js';
+import { caught } from '../../../helpers/caught.js';
 
 const config = tinyConfig();
 const weights = randomBaseWeights(config, 7, { std: 0.3 });
@@ -23,15 +24,6 @@ function expectGradsClose(actual: NamedTensors, expected: NamedTensors, toleranc
     const err = relativeError(actual.get(name) as Float32Array, g);
     if (!(err < tolerance)) throw new Error(`gradient of ${name}: relative error ${err} ≥ ${tolerance}`);
   }
-}
-
-function caught(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 /** Base-model logits of every position through decoderForward without any adapter, for a single sequence. */
