@@ -11,7 +11,8 @@
  * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` round trips per path, each block of them
  * after `--warmup` untimed ones (3 by default: JIT and first touch of reused buffers make the first slow, while a
  * training run is thousands of steady-state ones). `ws_vs_tcp` per size: TCP's median time over ws's, with each
- * path measured in its own phases, ws, TCP, TCP, ws (ABBA, so that a drift of the machine's load cancels);
+ * path measured in its own phases, ws, TCP, TCP, ws (ABBA, so that a drift of the machine's load cancels),
+ * `--cycles` times (3 by default; medians over all of them, and `ws_vs_tcp_per_cycle` the ratio of each cycle);
  * `ws_vs_tcp_interleaved`: the same with ws and TCP round trips alternating one by one (the order flipping every
  * run), and `ws_vs_tcp_paired` the median of those per-run ratios. Interleaving sees the same moment of load for
  * both, but each round trip then follows the other path's; on this machine that slows ws and speeds TCP at 10 MB
@@ -25,7 +26,7 @@
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
- * Flags: --runs N (default 21; 7 for 100 MB), --warmup N (default 3), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
+ * Flags: --runs N (default 21; 7 for 100 MB) per ABBA cycle, --warmup N (default 3), --cycles N (default 3), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
  * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too),
  * --no-training (skip the training figures), --training-steps N (default 63, the whole default run),
@@ -61,6 +62,7 @@ const { values: flags } = parseArgs({
   options: {
     runs: { type: 'string', default: '21' },
     warmup: { type: 'string', default: '3' },
+    cycles: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '1,10,100' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
     echo: { type: 'string' },
@@ -174,6 +176,7 @@ async function main(): Promise<void> {
   const sizesMb = flags.sizes!.split(',').map(Number);
   const runs = Number(flags.runs);
   const warmup = Number(flags.warmup);
+  const cycles = Number(flags.cycles);
 
   let conn!: ServerConnection;
   let connected!: () => void;
@@ -264,14 +267,21 @@ async function main(): Promise<void> {
     const roundTrip = (path: 'ws' | 'tcp', r: number): Promise<number> => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip());
     const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 } };
     const perBlock = Math.ceil(nRuns / 2);
+    const cycleRatios: number[] = [];
     let r = 0;
-    for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
-      for (let i = 0; i < warmup + perBlock; i++, r++) {
-        const { value: dt, cpu } = await timed(() => roundTrip(path, r));
-        if (i < warmup) continue;
-        phase[path].push(dt);
-        phase.cpu[path] += cpu;
+    for (let c = 0; c < cycles; c++) {
+      const cycle = { ws: [] as number[], tcp: [] as number[] };
+      for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
+        for (let i = 0; i < warmup + perBlock; i++, r++) {
+          const { value: dt, cpu } = await timed(() => roundTrip(path, r));
+          if (i < warmup) continue;
+          cycle[path].push(dt);
+          phase.cpu[path] += cpu;
+        }
       }
+      phase.ws.push(...cycle.ws);
+      phase.tcp.push(...cycle.tcp);
+      cycleRatios.push(Math.round((median(cycle.tcp) / median(cycle.ws)) * 1000) / 1000);
     }
     const wsTimes: number[] = [];
     const tcpTimes: number[] = [];
@@ -312,6 +322,7 @@ async function main(): Promise<void> {
       tcp_mb_per_s: mbps(median(phase.tcp)),
       memcpy_mb_per_s: mbps(median(memTimes)),
       ws_vs_tcp: Math.round((median(phase.tcp) / median(phase.ws)) * 1000) / 1000,
+      ws_vs_tcp_per_cycle: cycleRatios,
       ws_vs_tcp_interleaved: Math.round((median(tcpTimes) / median(wsTimes)) * 1000) / 1000,
       ws_vs_tcp_paired: Math.round(median(wsTimes.map((t, i) => tcpTimes[i] / t)) * 1000) / 1000,
       ws_ms: phase.ws.map((t) => Math.round(t * 10) / 10),

@@ -1,0 +1,61 @@
+/**
+ * `npm run bench:wire` end to end at a small setting: it must keep running and keep printing the figures the README
+ * quotes (one JSON object on its last stdout line). Speeds are not asserted (that is the benchmark's job, on a quiet
+ * machine); only that each figure is there, finite and consistent with what it claims to measure.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'bench-wire.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface SizeRow {
+  size_mb: number;
+  ws_mb_per_s: number;
+  tcp_mb_per_s: number;
+  ws_vs_tcp: number;
+  ws_vs_tcp_per_cycle: number[];
+  ws_ms: number[];
+  tcp_ms: number[];
+  zero_copy_decode: boolean;
+}
+
+describe('bench:wire', () => {
+  it('prints one JSON object last: per size ws and TCP round trips over each ABBA cycle, the ratio, zero-copy fp32; codec speeds', async () => {
+    const { code, stdout, stderr } = await run(['--sizes', '1', '--runs', '4', '--warmup', '1', '--cycles', '2', '--no-training']);
+    expect(code, stderr).toBe(0);
+    const lines = stdout.trim().split('\n');
+    const figures = JSON.parse(lines[lines.length - 1]) as { throughput: { sizes: SizeRow[] }; codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> } };
+    const [row] = figures.throughput.sizes;
+    expect(row.size_mb).toBe(1);
+    // Two cycles of ws, TCP, TCP, ws blocks of ⌈4/2⌉ timed round trips each: 4 per path per cycle.
+    expect(row.ws_ms).toHaveLength(8);
+    expect(row.tcp_ms).toHaveLength(8);
+    expect(row.ws_vs_tcp_per_cycle).toHaveLength(2);
+    for (const x of [row.ws_mb_per_s, row.tcp_mb_per_s, row.ws_vs_tcp, ...row.ws_vs_tcp_per_cycle, ...row.ws_ms, ...row.tcp_ms]) {
+      expect(Number.isFinite(x) && x > 0).toBe(true);
+    }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+    };
+    // The headline ratio is TCP's median round trip over ws's over every cycle (the times are printed to 0.1 ms).
+    expect(row.ws_vs_tcp).toBeCloseTo(median(row.tcp_ms) / median(row.ws_ms), 1);
+    expect(row.zero_copy_decode).toBe(true);
+    for (const codec of ['fp16', 'bf16', 'int8']) {
+      expect(figures.codecs.codecs[codec].encode_gb_s).toBeGreaterThan(0);
+      expect(figures.codecs.codecs[codec].decode_gb_s).toBeGreaterThan(0);
+    }
+  }, 180_000);
+});
