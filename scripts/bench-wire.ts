@@ -20,6 +20,8 @@
  * `cpu_ms_per_round_trip`: CPU time (user + system) of both processes, in the phases,
  * per timed round trip, for ws and for TCP: the cost of each path, less sensitive than wall time to other load
  * on the machine (the echo process's share is read from /proc: null where there is none);
+ * `gc_ms_per_round_trip`: garbage-collection pauses of this (the coordinator's) process per timed round trip of
+ * the phases, for ws and for TCP (V8's `gc` performance entries, by when each pause started);
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
  * measured alone in this process, for the checksum's share of `ws_ms`. The ws path sends tensor bytes as views
  * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
@@ -36,6 +38,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { blobToFloat32, float32Blob, int32Blob } from '../shared/codec.js';
 import { makeMessage, makeReply } from '../shared/protocol/build.js';
@@ -95,6 +98,23 @@ function cpuMs(pid: number | undefined): number {
     // No /proc (not Linux): the figure is left out.
   }
   return (own.user + own.system) / 1000 + other;
+}
+
+/**
+ * Garbage-collection pauses of this process, each with its start time and duration (ms), as V8 reports them;
+ * {@link gcMsWithin} sums those that started inside given time windows.
+ */
+function recordGcPauses(): { startTime: number; duration: number }[] {
+  const pauses: { startTime: number; duration: number }[] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push({ startTime: entry.startTime, duration: entry.duration });
+  }).observe({ entryTypes: ['gc'] });
+  return pauses;
+}
+
+/** Total duration of the pauses that started inside one of `windows` ([start, end] in performance.now() ms). */
+function gcMsWithin(pauses: readonly { startTime: number; duration: number }[], windows: readonly (readonly [number, number])[]): number {
+  return pauses.filter((p) => windows.some(([a, b]) => p.startTime >= a && p.startTime < b)).reduce((sum, p) => sum + p.duration, 0);
 }
 
 function median(xs: number[]): number {
@@ -217,6 +237,7 @@ async function main(): Promise<void> {
   let pendingTcp: ((p: Uint8Array) => void) | undefined;
   tcpFrames(tcpSocket, (p) => pendingTcp?.(p));
 
+  const gcPauses = recordGcPauses();
   const results = [];
   for (const mb of sizesMb) {
     const bytes = mb * 1_000_000;
@@ -259,10 +280,12 @@ async function main(): Promise<void> {
     // then runs right after the other path's (its socket buffers, its garbage, caches holding the other path's
     // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
     // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
-    const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number }> => {
+    const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][] };
+    const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; window: [number, number] }> => {
       const c0 = cpuMs(child?.pid);
+      const t0 = performance.now();
       const value = await f();
-      return { value, cpu: cpuMs(child?.pid) - c0 };
+      return { value, cpu: cpuMs(child?.pid) - c0, window: [t0, performance.now()] };
     };
     const roundTrip = (path: 'ws' | 'tcp', r: number): Promise<number> => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip());
     const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 } };
@@ -273,10 +296,11 @@ async function main(): Promise<void> {
       const cycle = { ws: [] as number[], tcp: [] as number[] };
       for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
         for (let i = 0; i < warmup + perBlock; i++, r++) {
-          const { value: dt, cpu } = await timed(() => roundTrip(path, r));
+          const { value: dt, cpu, window } = await timed(() => roundTrip(path, r));
           if (i < warmup) continue;
           cycle[path].push(dt);
           phase.cpu[path] += cpu;
+          gcWindows[path].push(window);
         }
       }
       phase.ws.push(...cycle.ws);
@@ -331,6 +355,13 @@ async function main(): Promise<void> {
       tcp_ms_interleaved: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,
       cpu_ms_per_round_trip: Number.isNaN(wsCpuMs + tcpCpuMs) ? null : { ws: Math.round(wsCpuMs * 10) / 10, tcp: Math.round(tcpCpuMs * 10) / 10 },
+      // V8 reports a pause a little after it ends: wait for the last ones before adding them up.
+      gc_ms_per_round_trip: await new Promise<{ ws: number; tcp: number }>((resolve) =>
+        setTimeout(() => {
+          const perTrip = (path: 'ws' | 'tcp') => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
+          resolve({ ws: perTrip('ws'), tcp: perTrip('tcp') });
+        }, 50),
+      ),
       crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
     log(JSON.stringify(row));

@@ -29,6 +29,7 @@ interface SizeRow {
   ws_ms: number[];
   tcp_ms: number[];
   zero_copy_decode: boolean;
+  gc_ms_per_round_trip: { ws: number; tcp: number };
 }
 
 describe('bench:wire', () => {
@@ -53,6 +54,7 @@ describe('bench:wire', () => {
     // The headline ratio is TCP's median round trip over ws's over every cycle (the times are printed to 0.1 ms).
     expect(row.ws_vs_tcp).toBeCloseTo(median(row.tcp_ms) / median(row.ws_ms), 1);
     expect(row.zero_copy_decode).toBe(true);
+    for (const gc of [row.gc_ms_per_round_trip.ws, row.gc_ms_per_round_trip.tcp]) expect(Number.isFinite(gc) && gc >= 0).toBe(true);
     for (const codec of ['fp16', 'bf16', 'int8']) {
       expect(figures.codecs.codecs[codec].encode_gb_s).toBeGreaterThan(0);
       expect(figures.codecs.codecs[codec].decode_gb_s).toBeGreaterThan(0);
