@@ -197,6 +197,7 @@ async function main(): Promise<void> {
   const runs = Number(flags.runs);
   const warmup = Number(flags.warmup);
   const cycles = Number(flags.cycles);
+  if (!Number.isInteger(cycles) || cycles < 1) throw new Error(`--cycles must be a positive integer, got "${flags.cycles}"`);
 
   let conn!: ServerConnection;
   let connected!: () => void;
@@ -339,6 +340,9 @@ async function main(): Promise<void> {
       if (r > 0) crcTimes.push(performance.now() - t0);
     }
 
+    // V8 reports a pause a little after it ends: wait for the last ones before adding them up.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gcMsPerTrip = (path: 'ws' | 'tcp'): number => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
     const mbps = (ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
     const row = {
       size_mb: mb,
@@ -355,13 +359,7 @@ async function main(): Promise<void> {
       tcp_ms_interleaved: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,
       cpu_ms_per_round_trip: Number.isNaN(wsCpuMs + tcpCpuMs) ? null : { ws: Math.round(wsCpuMs * 10) / 10, tcp: Math.round(tcpCpuMs * 10) / 10 },
-      // V8 reports a pause a little after it ends: wait for the last ones before adding them up.
-      gc_ms_per_round_trip: await new Promise<{ ws: number; tcp: number }>((resolve) =>
-        setTimeout(() => {
-          const perTrip = (path: 'ws' | 'tcp') => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
-          resolve({ ws: perTrip('ws'), tcp: perTrip('tcp') });
-        }, 50),
-      ),
+      gc_ms_per_round_trip: { ws: gcMsPerTrip('ws'), tcp: gcMsPerTrip('tcp') },
       crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
     log(JSON.stringify(row));
