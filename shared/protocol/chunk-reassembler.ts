@@ -5,7 +5,7 @@
  * transfer lands in memory already touched instead of fresh pages.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { DEFAULT_MAX_CONCURRENT_TRANSFERS, DEFAULT_MAX_REASSEMBLY_BYTES, crc32Of, type ChunkFrame } from './chunking.js';
+import { CHUNK_TRAILER_BYTES, DEFAULT_MAX_CONCURRENT_TRANSFERS, DEFAULT_MAX_REASSEMBLY_BYTES, crc32Of, readChunkTrailer, type ChunkFrame } from './chunking.js';
 
 /** Limits of a {@link ChunkReassembler}. */
 export interface ReassemblyLimits {
@@ -36,6 +36,10 @@ export interface ChunkInProgress {
   at: number;
   /** CRC-32 of the parts so far. */
   crc: number;
+  /** The chunk's trailer, when its CRC-32 comes after the data (streamed parts); undefined: `chunk.crc32` holds it. */
+  readonly trailer?: Uint8Array;
+  /** Trailer bytes received so far. */
+  trailerFilled: number;
 }
 
 interface Transfer {
@@ -95,11 +99,12 @@ export class ChunkReassembler {
 
   /**
    * Starts taking one chunk whose `dataBytes` data bytes will come in parts ({@link add}, then {@link finish}):
-   * the incremental form of {@link accept}, for data checked and copied while it is still in cache. Reserves
-   * the transfer's memory on its first chunk.
+   * the incremental form of {@link accept}, for data checked and copied while it is still in cache. With
+   * `crcInTrailer`, the parts go on past the data with the chunk's trailer (./chunking.ts), whose CRC-32 is
+   * checked instead of `chunk.crc32`. Reserves the transfer's memory on its first chunk.
    * @throws ChunkError as {@link accept} (limits, order, sizes); the transfer is discarded.
    */
-  begin(chunk: ChunkFrame, dataBytes: number): ChunkInProgress {
+  begin(chunk: ChunkFrame, dataBytes: number, crcInTrailer = false): ChunkInProgress {
     const { transferId, index, count, totalBytes } = chunk;
     let transfer = this.transfers.get(transferId);
     if (!transfer) {
@@ -126,22 +131,32 @@ export class ChunkReassembler {
     if (transfer.filled + dataBytes > totalBytes || (index === count - 1 && transfer.filled + dataBytes !== totalBytes)) {
       throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index}/${count} of transfer ${transferId}: sizes do not add up to ${totalBytes} bytes`);
     }
-    return { chunk, transfer, dataBytes, at: transfer.filled, crc: 0 };
+    const trailer = crcInTrailer ? new Uint8Array(CHUNK_TRAILER_BYTES) : undefined;
+    return { chunk, transfer, dataBytes, at: transfer.filled, crc: 0, trailer, trailerFilled: 0 };
   }
 
   /**
-   * Checksums and copies the next part of a chunk started with {@link begin}.
-   * @throws ChunkError E_PROTOCOL_MALFORMED (1007) when the parts exceed the chunk's declared data bytes.
+   * Checksums and copies the next part of a chunk started with {@link begin}; with a trailer, bytes past the
+   * data are the trailer's.
+   * @throws ChunkError E_PROTOCOL_MALFORMED (1007) when the parts exceed the chunk's declared bytes.
    */
   add(progress: ChunkInProgress, part: Uint8Array): void {
-    const { chunk, transfer } = progress;
-    if (progress.at + part.byteLength > transfer.filled + progress.dataBytes) {
-      throw this.fail(chunk.transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${chunk.index}/${chunk.count} of transfer ${chunk.transferId}: more data than its ${progress.dataBytes} declared bytes`);
+    const { chunk, transfer, trailer } = progress;
+    const dataLeft = transfer.filled + progress.dataBytes - progress.at;
+    let data = part;
+    if (part.byteLength > dataLeft) {
+      const extra = part.byteLength - dataLeft;
+      if (!trailer || progress.trailerFilled + extra > trailer.byteLength) {
+        throw this.fail(chunk.transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${chunk.index}/${chunk.count} of transfer ${chunk.transferId}: more data than its ${progress.dataBytes} declared bytes`);
+      }
+      trailer.set(part.subarray(dataLeft), progress.trailerFilled);
+      progress.trailerFilled += extra;
+      data = part.subarray(0, dataLeft);
     }
     // Checksum and copy part by part while each part is still in cache; nothing is delivered before the check.
-    progress.crc = crc32Of(part, progress.crc);
-    transfer.buffer.set(part, progress.at);
-    progress.at += part.byteLength;
+    progress.crc = crc32Of(data, progress.crc);
+    transfer.buffer.set(data, progress.at);
+    progress.at += data.byteLength;
   }
 
   /**
@@ -156,8 +171,16 @@ export class ChunkReassembler {
     if (progress.at !== transfer.filled + progress.dataBytes) {
       throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index}/${count} of transfer ${transferId}: ${progress.at - transfer.filled} data bytes of ${progress.dataBytes} declared`);
     }
-    if (progress.crc !== chunk.crc32) {
-      throw this.fail(transferId, ErrorCode.CHUNK_CHECKSUM, 1007, `chunk ${index}/${count} of transfer ${transferId}: CRC-32 ${progress.crc.toString(16)} does not match ${chunk.crc32.toString(16)}`);
+    let expected = chunk.crc32;
+    if (progress.trailer) {
+      const fromTrailer = progress.trailerFilled === progress.trailer.byteLength ? readChunkTrailer(progress.trailer) : undefined;
+      if (fromTrailer === undefined) {
+        throw this.fail(transferId, ErrorCode.PROTOCOL_MALFORMED, 1007, `chunk ${index}/${count} of transfer ${transferId}: its data is not followed by a crc32 trailer`);
+      }
+      expected = fromTrailer;
+    }
+    if (progress.crc !== expected) {
+      throw this.fail(transferId, ErrorCode.CHUNK_CHECKSUM, 1007, `chunk ${index}/${count} of transfer ${transferId}: CRC-32 ${progress.crc.toString(16)} does not match ${expected.toString(16)}`);
     }
     transfer.filled = progress.at;
     transfer.next++;

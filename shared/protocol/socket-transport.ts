@@ -27,7 +27,6 @@ import {
   parseChunkFrame,
   parseFragmentedChunk,
   readChunkHeaderFragment,
-  type ChunkFrame,
 } from './chunking.js';
 import { FragmentSink } from './fragment-sink.js';
 import { ChunkError, ChunkReassembler, type ReassemblyLimits } from './chunk-reassembler.js';
@@ -251,13 +250,7 @@ export class SocketTransport implements Transport {
       return;
     }
     try {
-      let chunk: { head: ChunkFrame; parts: Uint8Array[] } | undefined;
-      try {
-        chunk = parseFragmentedChunk(fragments, decodeFrame);
-      } catch (err) {
-        this.handleParsed({ ok: false, error: err as ProtocolError });
-        return;
-      }
+      const chunk = parseFragmentedChunk(fragments);
       if (chunk) this.handleChunk(chunk.head, chunk.parts);
       else this.handleFrame(this.reassembler.join(fragments), true, true);
     } catch (err) {
@@ -299,7 +292,7 @@ export class SocketTransport implements Transport {
       begin: (first) => {
         if (this.state !== 'open') return undefined;
         const read = readChunkHeaderFragment(first);
-        return read && this.reassembler.begin(read.head, read.dataBytes);
+        return read && this.reassembler.begin(read.head, read.dataBytes, true);
       },
       add: (progress, part) => this.reassembler.add(progress, part),
     });

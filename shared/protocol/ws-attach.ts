@@ -2,7 +2,8 @@
  * Wires a `ws` WebSocket to a {@link SocketTransport} (structurally: shared/ does not import `ws`). Inbound
  * messages are taken as fragments (`binaryType` 'fragments'), so `ws` never joins a large message into fresh
  * memory, and collected in a {@link FragmentSink} that streams a chunk's data into its reassembly buffer as
- * each fragment arrives; outbound fragments of one message go out in one corked burst (one `writev` per message).
+ * each fragment arrives; outbound fragments of one message go out in one corked burst (one `writev` per message),
+ * except a chunk frame's, written one by one so that each is checksummed just after the socket copied it.
  */
 import { SocketTransport, type SocketTransportOptions } from './socket-transport.js';
 import { CloseCode } from './close-codes.js';
@@ -75,6 +76,7 @@ export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptio
           socket?.uncork();
         }
       },
+      sendFragment: (bytes, fin, done) => ws.send(bytes, { binary: true, fin }, done),
       close: (code, reason) => ws.close(code, reason),
       terminate: () => ws.terminate(),
       bufferedAmount: () => ws.bufferedAmount,

@@ -8,7 +8,7 @@ import { startWsServer, type WsServer } from '../../../../coordinator/transport-
 import { blobToFloat32, decodeFrame, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { makeMessage } from '../../../../shared/protocol/build.js';
-import { crc32Of, encodeChunkHeader, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
+import { crc32Of, encodeChunkHeader, encodeChunkTrailer, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
 import { FragmentSink } from '../../../../shared/protocol/fragment-sink.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
 import { SocketTransport, type SocketSink } from '../../../../shared/protocol/socket-transport.js';
@@ -48,15 +48,16 @@ function recordingTransport(maxReassemblyBytes?: number): { transport: SocketTra
 /** Pieces the sink is fed in (a continuation frame arrives in pieces of any size). */
 const PIECE_BYTES = 32 * 1024;
 
-/** The WebSocket messages a sender emits for `msg`: per chunk, the header fragment then data fragments. */
+/** The WebSocket messages a sender emits for `msg`: per chunk, the header fragment, data fragments, the trailer. */
 function chunkMessages(msg: Message, chunkSizeBytes: number, transferId = 0): Uint8Array[][] {
   const frame = new Uint8Array(Buffer.concat(encodeMessageSegments(msg)));
   const count = Math.ceil(frame.byteLength / chunkSizeBytes);
   const out: Uint8Array[][] = [];
   for (let i = 0; i < count; i++) {
     const data = frame.subarray(i * chunkSizeBytes, Math.min(frame.byteLength, (i + 1) * chunkSizeBytes));
-    const fragments: Uint8Array[] = [encodeChunkHeader(transferId, i, count, frame.byteLength, crc32Of(data), data.byteLength)];
+    const fragments: Uint8Array[] = [encodeChunkHeader(transferId, i, count, frame.byteLength, data.byteLength)];
     for (let at = 0; at < data.byteLength; at += PIECE_BYTES) fragments.push(data.subarray(at, Math.min(data.byteLength, at + PIECE_BYTES)));
+    fragments.push(encodeChunkTrailer(crc32Of(data)));
     out.push(fragments);
   }
   return out;
@@ -112,6 +113,42 @@ describe('FragmentSink', () => {
     expect(closes).toEqual([1007]);
     expect(errorCodeSent(sent)).toBe(ErrorCode.CHUNK_CHECKSUM);
     expect(transport.reassemblyState.transfers).toBe(0);
+  });
+
+  it('takes a trailer split across pieces, or arriving with the last data bytes', () => {
+    const msg = gradResult(40_000);
+    for (const split of ['trailer in two', 'data and trailer in one'] as const) {
+      const { transport, got, closes } = recordingTransport();
+      for (const fragments of chunkMessages(msg, MIN_CHUNK_SIZE_BYTES)) {
+        const trailer = fragments.at(-1)!;
+        const lastData = fragments.at(-2)!;
+        const pieces =
+          split === 'trailer in two'
+            ? [...fragments.slice(0, -1), trailer.subarray(0, 4), trailer.subarray(4)]
+            : [...fragments.slice(0, -2), new Uint8Array(Buffer.concat([lastData, trailer]))];
+        feed(transport, pieces);
+      }
+      expect(closes).toEqual([]);
+      expect(got).toHaveLength(1);
+    }
+  });
+
+  it('refuses a chunk whose trailer carries another CRC-32 (E_CHUNK_CHECKSUM) or is not a crc32 trailer (E_PROTOCOL_MALFORMED)', () => {
+    const cases = [
+      { change: (t: Uint8Array) => (t[t.length - 1] ^= 1), code: ErrorCode.CHUNK_CHECKSUM },
+      { change: (t: Uint8Array) => (t[1] = 0x78), code: ErrorCode.PROTOCOL_MALFORMED }, // key 'xrc32'
+    ];
+    for (const { change, code } of cases) {
+      const { transport, got, closes, sent } = recordingTransport();
+      const [first] = chunkMessages(gradResult(40_000), MIN_CHUNK_SIZE_BYTES);
+      const trailer = Uint8Array.from(first.at(-1)!);
+      change(trailer);
+      feed(transport, [...first.slice(0, -1), trailer]);
+      expect(got).toEqual([]);
+      expect(closes).toEqual([1007]);
+      expect(errorCodeSent(sent)).toBe(code);
+      expect(transport.reassemblyState.transfers).toBe(0);
+    }
   });
 
   it('refuses fragments that carry more or fewer bytes than the header declares (1007, E_PROTOCOL_MALFORMED)', () => {

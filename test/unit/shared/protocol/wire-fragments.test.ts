@@ -13,15 +13,17 @@ import { makeMessage } from '../../../../shared/protocol/build.js';
 import {
   ChunkError,
   ChunkReassembler,
+  CHUNK_TRAILER_BYTES,
   crc32Of,
   encodeChunkHeader,
+  encodeChunkTrailer,
   MAX_CHUNK_SIZE_BYTES,
   MIN_CHUNK_SIZE_BYTES,
   parseFragmentedChunk,
 } from '../../../../shared/protocol/chunking.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
 import { SUBPROTOCOL } from '../../../../shared/protocol/messages.js';
-import { FIRST_CHUNK_BYTES, WS_FIRST_FRAGMENT_BYTES, chunkSizes } from '../../../../shared/protocol/send-queue.js';
+import { SEND_PIECE_BYTES, WS_FIRST_FRAGMENT_BYTES, chunkSizes } from '../../../../shared/protocol/send-queue.js';
 import { SocketTransport, releaseMessage, setChunkSize } from '../../../../shared/protocol/socket-transport.js';
 import type { Transport } from '../../../../shared/transport.js';
 import { connectWs } from '../../../../worker/transport-ws.js';
@@ -124,29 +126,35 @@ describe('fragmented chunk frames', () => {
   const parts = [data.subarray(0, 1000), data.subarray(1000, 70_000), data.subarray(70_000)];
   const crc = parts.reduce((c, p) => crc32Of(p, c), 0);
 
-  it('reads the header fragment alone and reassembles from the data parts, CRC over all of them', () => {
+  it('reads the header fragment alone and reassembles from the data parts, CRC over all of them from the trailer', () => {
     expect(crc).toBe(crc32Of(data));
-    const header = encodeChunkHeader(7, 0, 1, data.byteLength, crc, data.byteLength);
-    const read = parseFragmentedChunk([header, ...parts], decodeFrame);
+    const header = encodeChunkHeader(7, 0, 1, data.byteLength, data.byteLength);
+    const read = parseFragmentedChunk([header, ...parts, encodeChunkTrailer(crc)]);
     expect(read?.head).toMatchObject({ transferId: 7, index: 0, count: 1, totalBytes: data.byteLength, crc32: crc });
     const whole = new ChunkReassembler().accept(read!.head, read!.parts);
     expect(sameBytes(whole!, data)).toBe(true);
   });
 
   it('declines fragments laid out otherwise, so the caller joins them', () => {
-    const header = encodeChunkHeader(7, 0, 1, data.byteLength, crc, data.byteLength);
-    expect(parseFragmentedChunk([header, parts[0]], decodeFrame)).toBeUndefined(); // lengths do not add up
-    expect(parseFragmentedChunk([join([header, parts[0]]), parts[1], parts[2]], decodeFrame)).toBeUndefined();
-    expect(parseFragmentedChunk([header], decodeFrame)).toBeUndefined();
+    const header = encodeChunkHeader(7, 0, 1, data.byteLength, data.byteLength);
+    const trailer = encodeChunkTrailer(crc);
+    expect(parseFragmentedChunk([header, parts[0], trailer])).toBeUndefined(); // lengths do not add up
+    expect(parseFragmentedChunk([join([header, parts[0]]), parts[1], parts[2], trailer])).toBeUndefined();
+    expect(parseFragmentedChunk([header])).toBeUndefined();
     const junk = Uint8Array.from([0x81, 0xa1, 0x78, 0xc6, 0, 0, 0, 3]);
-    expect(parseFragmentedChunk([junk, Uint8Array.of(1, 2, 3)], decodeFrame)).toBeUndefined(); // not a chunk
+    expect(parseFragmentedChunk([junk, Uint8Array.of(1, 2, 3)])).toBeUndefined(); // not a chunk
+    const notCrc = Uint8Array.from(trailer);
+    notCrc[1] = 0x78;
+    expect(parseFragmentedChunk([header, ...parts, notCrc])).toBeUndefined();
+    // Joined, the frame decodes as an ordinary map: the general path still takes it.
+    expect(decodeFrame(join([header, ...parts, trailer]))).toMatchObject({ kind: 'chunk', crc32: crc, totalBytes: data.byteLength });
   });
 
   it('refuses a part whose bytes changed (CRC-32 over the parts), and discards the transfer', () => {
-    const header = encodeChunkHeader(1, 0, 1, data.byteLength, crc, data.byteLength);
+    const header = encodeChunkHeader(1, 0, 1, data.byteLength, data.byteLength);
     const bad = [parts[0], Uint8Array.from(parts[1]), parts[2]];
     bad[1][5] ^= 1;
-    const read = parseFragmentedChunk([header, ...bad], decodeFrame)!;
+    const read = parseFragmentedChunk([header, ...bad, encodeChunkTrailer(crc)])!;
     const r = new ChunkReassembler();
     let caught: unknown;
     try {
@@ -161,7 +169,7 @@ describe('fragmented chunk frames', () => {
 });
 
 describe('the wire over WebSockets', () => {
-  it('sends a chunk as its header fragment alone, then its data whole; a larger message with a short first fragment', async () => {
+  it('sends a chunk as its header fragment alone, its data in pieces, its trailer; a larger message with a short first fragment', async () => {
     const { srv, conns } = await echoServer(MIN_CHUNK_SIZE_BYTES);
     const raw = new WebSocket(srv.url, [SUBPROTOCOL]);
     clients.push(raw);
@@ -181,9 +189,10 @@ describe('the wire over WebSockets', () => {
     await got;
     for (const fragments of messages.slice(0, 4)) {
       expect(fragments[0].byteLength).toBeLessThanOrEqual(128);
-      expect(parseFragmentedChunk(fragments, decodeFrame)?.head.count).toBe(4);
+      expect(fragments.at(-1)!.byteLength).toBe(CHUNK_TRAILER_BYTES);
+      expect(parseFragmentedChunk(fragments)?.head.count).toBe(4);
     }
-    // Data fragments are whole parts, not cut at a fixed size: a plain ws client collects them as they came.
+    // Data fragments are whole pieces, not cut at ws's 32 KiB: a plain ws client collects them as they came.
     expect(Math.max(...messages.slice(0, 4).flatMap((f) => f.slice(1).map((p) => p.byteLength)))).toBeGreaterThan(32 * 1024);
     const whole = messages[4];
     expect(whole[0].byteLength).toBeLessThanOrEqual(WS_FIRST_FRAGMENT_BYTES);
@@ -192,17 +201,12 @@ describe('the wire over WebSockets', () => {
     expect(sameBytes(floatBytes(back), floatBytes(gradResult(100_000)))).toBe(true);
   });
 
-  it('sizes chunks from a small first one, doubling up to the chunk size, summing to the frame', () => {
+  it('sizes chunks at the chunk size, the last one what is left, and cuts their data in pieces of at most 2 MiB', () => {
     const mib = 1024 * 1024;
-    expect(chunkSizes(10_000_000, 4 * mib)).toEqual([128, 256, 512, 1024, 2048, 4096].map((k) => k * 1024).concat([10_000_000 - 8064 * 1024]));
-    expect(chunkSizes(3 * mib, 4 * mib).every((n) => n <= 4 * mib)).toBe(true);
+    expect(chunkSizes(10_000_000, 4 * mib)).toEqual([4 * mib, 4 * mib, 10_000_000 - 8 * mib]);
     expect(chunkSizes(200_000, MIN_CHUNK_SIZE_BYTES)).toEqual([65_536, 65_536, 65_536, 200_000 - 3 * 65_536]);
-    for (const [total, size] of [[1, MIN_CHUNK_SIZE_BYTES], [FIRST_CHUNK_BYTES + 1, 4 * mib], [100_000_000, 4 * mib], [7 * mib + 3, 2 * mib]]) {
-      const sizes = chunkSizes(total, size);
-      expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
-      expect(sizes[0]).toBeLessThanOrEqual(FIRST_CHUNK_BYTES);
-      for (let i = 1; i < sizes.length - 1; i++) expect(sizes[i]).toBe(Math.min(2 * sizes[i - 1], size));
-    }
+    expect(chunkSizes(4 * mib, 4 * mib)).toEqual([4 * mib]);
+    expect(SEND_PIECE_BYTES).toBe(2 * mib);
   });
 
   it('round-trips bit-exact at the chunk size the worker learns, and a send waits until its views are written', async () => {
