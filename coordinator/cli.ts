@@ -12,6 +12,7 @@ import { redactSecrets } from '../shared/config/redact.js';
 import { registerTokenizerCommand } from './tokenizer-cli.js';
 import { registerConfigCommand, configYaml } from './config-cli.js';
 import { registerDashboardCommand } from './dashboard/dashboard-cli.js';
+import { applyCoordinatorGcSettings } from './gc-settings.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -197,6 +198,7 @@ registerTokenizerCommand(program);
 registerConfigCommand(program);
 registerDashboardCommand(program);
 
+applyCoordinatorGcSettings();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -27,6 +27,7 @@ import { mulberry32 } from '../shared/random.js';
 import { runCoordinator } from '../coordinator/run.js';
 import { startLocalWorkers, type LocalWorkers } from '../coordinator/local-workers.js';
 import type { MetricsRecord } from '../coordinator/metrics.js';
+import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
 import { writeRandomLlamaGguf } from '../test/helpers/random-gguf.js';
 
 const SEQ_LEN = 128;
@@ -38,6 +39,8 @@ const { values: flags } = parseArgs({
     backend: { type: 'string', default: 'auto' },
   },
 });
+// This process runs the coordinator (workers and baselines are child processes): with its GC setting, as `swarmtune` runs it.
+applyCoordinatorGcSettings();
 const timedSteps = Number(flags.steps);
 const warmupSteps = Number(flags.warmup);
 const perDeviceBatch = Number(flags.batch);

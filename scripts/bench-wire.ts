@@ -25,6 +25,9 @@
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
  * measured alone in this process, for the checksum's share of `ws_ms`. The ws path sends tensor bytes as views
  * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
+ * Both processes run as a coordinator and a worker do: this one with the coordinator's garbage-collection
+ * setting (incremental marking off, coordinator/gc-settings.ts; `SWARMTUNE_INCREMENTAL_MARKING=1` keeps V8's
+ * default, to compare: `coordinator_incremental_marking` says which), the echo process with V8's default.
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
@@ -47,6 +50,7 @@ import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES, crc32Of } from '../
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
+import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
 
 /** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
@@ -193,6 +197,8 @@ async function echo(url: string, tcpPort: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  // This process plays the coordinator, with its garbage-collection setting; the echo process keeps a worker's.
+  const incrementalMarking = !applyCoordinatorGcSettings();
   const sizesMb = flags.sizes!.split(',').map(Number);
   const runs = Number(flags.runs);
   const warmup = Number(flags.warmup);
@@ -383,6 +389,7 @@ async function main(): Promise<void> {
         unit: 'MB/s (10^6 bytes of tensor per round-trip second, median)',
         chunk_size_bytes: chunkSizeBytes,
         reassembly_buffer_reuse: reuse,
+        coordinator_incremental_marking: incrementalMarking,
         runs,
         warmup_runs: warmup,
         sizes: results,

@@ -37,9 +37,11 @@ describe('bench:wire', () => {
     const { code, stdout, stderr } = await run(['--sizes', '1', '--runs', '4', '--warmup', '1', '--cycles', '2', '--no-training']);
     expect(code, stderr).toBe(0);
     const lines = stdout.trim().split('\n');
-    const figures = JSON.parse(lines[lines.length - 1]) as { throughput: { sizes: SizeRow[] }; codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> } };
+    const figures = JSON.parse(lines[lines.length - 1]) as { throughput: { sizes: SizeRow[]; coordinator_incremental_marking: boolean }; codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> } };
     const [row] = figures.throughput.sizes;
     expect(row.size_mb).toBe(1);
+    // The bench's own process plays the coordinator, with the coordinator's GC setting.
+    expect(figures.throughput.coordinator_incremental_marking).toBe(process.env.SWARMTUNE_INCREMENTAL_MARKING === '1');
     // Two cycles of ws, TCP, TCP, ws blocks of ⌈4/2⌉ timed round trips each: 4 per path per cycle.
     expect(row.ws_ms).toHaveLength(8);
     expect(row.tcp_ms).toHaveLength(8);
