@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startWsServer, type WsServer } from '../../../../coordinator/transport-ws.js';
-import { blobToFloat32, decodeFrame, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
+import { blobToFloat32, decodeFrame, encodeMessage, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { makeMessage } from '../../../../shared/protocol/build.js';
 import { crc32Of, encodeChunkHeader, encodeChunkTrailer, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
@@ -27,6 +27,11 @@ function gradResult(n: number, seed = 0): Message {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function floatBytesOf(m: Message): Uint8Array {
+  const v = blobToFloat32((m as Extract<Message, { kind: 'grad_result' }>).grads[0]);
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 /** A transport over a socket that records what the transport sends and how it closes. */
@@ -149,6 +154,24 @@ describe('FragmentSink', () => {
       expect(errorCodeSent(sent)).toBe(code);
       expect(transport.reassemblyState.transfers).toBe(0);
     }
+  });
+
+  it('still takes chunks laid out as the previous build sent them (crc32 before data), through the general decode', () => {
+    const msg = gradResult(40_000);
+    const frame = new Uint8Array(Buffer.concat(encodeMessageSegments(msg)));
+    const { transport, got, closes } = recordingTransport();
+    const count = Math.ceil(frame.byteLength / MIN_CHUNK_SIZE_BYTES);
+    for (let i = 0; i < count; i++) {
+      const data = frame.subarray(i * MIN_CHUNK_SIZE_BYTES, Math.min(frame.byteLength, (i + 1) * MIN_CHUNK_SIZE_BYTES));
+      const chunk = { v: 1, kind: 'chunk', transferId: 0, index: i, count, totalBytes: frame.byteLength, crc32: crc32Of(data), data };
+      const bytes = encodeMessage(chunk as unknown as Message);
+      const headerBytes = bytes.byteLength - data.byteLength;
+      const sink = feed(transport, [bytes.subarray(0, headerBytes), bytes.subarray(headerBytes)]);
+      expect(sink.isStreamed).toBe(false);
+    }
+    expect(closes).toEqual([]);
+    expect(got).toHaveLength(1);
+    expect(sameBytes(floatBytesOf(got[0]), floatBytesOf(msg))).toBe(true);
   });
 
   it('refuses fragments that carry more or fewer bytes than the header declares (1007, E_PROTOCOL_MALFORMED)', () => {
