@@ -9,8 +9,8 @@
  * `--trace-incremental-marking`, 38 to 76 marking cycles in 150 round trips of 10 MB in half the runs (2 to 5
  * in the others), with concurrent marking and sweeping then taking about 40% of both cores (`perf record`) and
  * each round trip costing twice the CPU. With marking off: one full GC in 150 round trips, every run. In
- * bench:wire (10 MB, `ws_vs_tcp`), four runs of each: 0.64-0.76 with V8's default, 0.83-1.10 with marking off
- * in both processes; with it off in the coordinator only, 0.69-1.02, in the worker only 0.69-0.76.
+ * bench:wire (10 MB, `ws_vs_tcp`): 0.52-0.82 with V8's default (ten runs, median 0.73), 0.62-1.09 with marking
+ * off in the coordinator only (22 runs, median 0.82), 0.83-1.11 with it off in both processes (seven runs).
  *
  * Workers keep V8's default: they train, and tfjs's tensors make their own external memory pressure, under
  * which incremental marking is the cheaper choice (bench:train: 5.2 samples/s with marking off against 6.2
