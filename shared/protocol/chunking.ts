@@ -19,7 +19,7 @@
  */
 import { crc32 } from '../checksum.js';
 import { z } from 'zod';
-import { ErrorCode, OrchestratorError, ProtocolError } from '../errors.js';
+import { ErrorCode, ProtocolError } from '../errors.js';
 import { PROTOCOL_VERSION } from './messages.js';
 
 /** The `kind` of a chunk frame. */
