@@ -7,6 +7,8 @@
  *
  * Progress goes to stderr; the LAST stdout line is one JSON object:
  *   { "backend", "simd", "threads", "formulation", "samples_per_s", "tokens_per_s", "step_ms", ... }
+ * The process runs with a worker's garbage-collection setting (worker/gc-settings.ts; `heap_growing_percent`
+ * says which: `SWARMTUNE_HEAP_GROWING_PERCENT=0` keeps V8's own, to compare).
  *
  * Flags: --backend auto|tensorflow|wasm|cpu (default auto), --steps N (default 5), --warmup N (default 1),
  * --dropout P (LoRA dropout, default 0.05), --naive (also time the textbook formulation: adds `naive_*` fields).
@@ -20,6 +22,7 @@ import { TaskModel } from '../shared/model/task-model.js';
 import type { Batch, LlamaConfig, ModelSpec } from '../shared/model/types.js';
 import type { BackendPreference } from '../worker/backend.js';
 import { selectBackend } from '../worker/backend.js';
+import { applyWorkerGcSettings } from '../worker/gc-settings.js';
 
 const CONFIG: LlamaConfig = {
   vocabSize: 32_000,
@@ -86,6 +89,8 @@ function timeFormulation(formulation: Formulation, spec: ModelSpec, steps: numbe
 }
 
 async function main(): Promise<void> {
+  // This process trains as a worker does, with a worker's garbage-collection setting.
+  const heapGrowingPercent = applyWorkerGcSettings();
   const { values } = parseArgs({
     options: {
       backend: { type: 'string', default: 'auto' },
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
     lora: spec.peft.method === 'lora' ? { r: 8, alpha: 16, dropout: spec.peft.loraDropout, targets: spec.peft.targetModules } : null,
     loss_per_sample: round(fast.lossPerSample),
     num_tensors_growth: fast.numTensorsGrowth,
+    heap_growing_percent: heapGrowingPercent,
   };
   if (values.naive) {
     const naive = timeFormulation('naive', spec, steps, warmup);

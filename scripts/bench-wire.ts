@@ -27,18 +27,25 @@
  * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
  * Both processes run as a coordinator and a worker do: this one with the coordinator's garbage-collection
  * setting (incremental marking off, coordinator/gc-settings.ts; `SWARMTUNE_INCREMENTAL_MARKING=1` keeps V8's
- * default, to compare: `coordinator_incremental_marking` says which), the echo process with V8's default.
+ * default, to compare: `coordinator_incremental_marking` says which), the echo process with a worker's
+ * (worker/gc-settings.ts, `echo_heap_growing_percent`; `SWARMTUNE_HEAP_GROWING_PERCENT=0` keeps V8's own) and
+ * holding what a worker holds while it trains the default run (`--echo-holds`, `echo_holds`: the backend and
+ * stories260K by default; `nothing` gives a bare process, whose tiny heap V8 collects far more often).
+ * Before the cycles, each size runs `--settle` round trips per path (alternating; `ws_settle_ms`,
+ * `tcp_settle_ms`), not in the medians: both paths take some 20-30 round trips to level off here.
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
- * Flags: --runs N (default 21; 7 for 100 MB) per ABBA cycle, --warmup N (default 3), --cycles N (default 3), --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
+ * Flags: --runs N (default 21; 7 for 100 MB) per ABBA cycle, --warmup N (default 3), --cycles N (default 3),
+ * --settle N (default 30; at most 10 for 100 MB), --echo-holds model|backend|nothing (default model),
+ * --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
  * memory), --profile-dir DIR (the echo process writes a CPU profile there; run this one with `node --cpu-prof` too),
  * --no-training (skip the training figures), --training-steps N (default 63, the whole default run),
  * --training-seeds S,S,... (default 42,7,1234: each codec's eval-loss gap to fp32 per seed, mean, SD and largest).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -52,6 +59,10 @@ import { startWsServer, type ServerConnection } from '../coordinator/transport-w
 import { connectWs } from '../worker/transport-ws.js';
 import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
+import { DEFAULT_MODEL_PATH } from '../shared/config.js';
+import { describeBaseModel, loadBaseModel } from '../shared/model/load-model.js';
+import { selectBackend } from '../worker/backend.js';
+import { applyWorkerGcSettings, workerHeapGrowingPercent } from '../worker/gc-settings.js';
 
 /** Runs a sibling benchmark script and returns the JSON object on its last stdout line. */
 function runBenchScript(script: string, args: readonly string[]): Promise<unknown> {
@@ -70,12 +81,14 @@ const { values: flags } = parseArgs({
     runs: { type: 'string', default: '21' },
     warmup: { type: 'string', default: '3' },
     cycles: { type: 'string', default: '3' },
+    settle: { type: 'string', default: '30' },
     sizes: { type: 'string', default: '1,10,100' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
     echo: { type: 'string' },
     'tcp-port': { type: 'string' },
     'profile-dir': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
+    'echo-holds': { type: 'string', default: 'model' },
     'training-steps': { type: 'string', default: '63' },
     'training-seeds': { type: 'string', default: '42,7,1234' },
     'no-training': { type: 'boolean', default: false },
@@ -176,8 +189,35 @@ function writeFrame(socket: Socket, payload: Uint8Array): void {
   socket.uncork();
 }
 
+/**
+ * What the echo process loads before it echoes: `model`, what a worker holds while it trains the default run (its
+ * tensor backend, chosen as `swarmtune worker` chooses it, and the base model, stories260K); `backend`, the
+ * backend only (what `model` falls back to when the model file is absent); `nothing`, a bare process.
+ * V8 sizes a process's garbage collection by its heap: in a bare process (an old generation of about 11 MB)
+ * receiving a tensor's socket reads starts incremental marking again and again, a cost no worker has.
+ */
+const ECHO_HOLDS = ['model', 'backend', 'nothing'] as const;
+type EchoHolds = (typeof ECHO_HOLDS)[number];
+
+/** The `--echo-holds` flag, `model` falling back to `backend` when the model file is absent. */
+function echoHoldsFlag(value: string | undefined): EchoHolds {
+  if (!ECHO_HOLDS.includes(value as EchoHolds)) throw new Error(`--echo-holds must be one of ${ECHO_HOLDS.join(', ')}, got "${value}"`);
+  return value === 'model' && !existsSync(DEFAULT_MODEL_PATH) ? 'backend' : (value as EchoHolds);
+}
+
+/** Loads what a worker holds (see {@link ECHO_HOLDS}) and returns it, to be kept alive while the echo runs. */
+async function loadWorkerState(holds: EchoHolds): Promise<unknown> {
+  if (holds === 'nothing') return undefined;
+  const backend = await selectBackend('auto');
+  const model = holds === 'model' ? await loadBaseModel(DEFAULT_MODEL_PATH) : undefined;
+  log(`echo holds: backend ${backend.name}${model ? `, ${describeBaseModel(model)}` : ''}`);
+  return model;
+}
+
 /** The worker side: echo ws messages (decoded, re-encoded) and TCP frames. */
 async function echo(url: string, tcpPort: number): Promise<void> {
+  applyWorkerGcSettings();
+  const held = await loadWorkerState(echoHoldsFlag(flags['echo-holds']));
   const transport = await connectWs(url, { maxPayloadBytes, chunkSizeBytes, reassembly, pingTimeoutMs: 0 });
   transport.onMessage(async (msg) => {
     if (msg.kind !== 'grad_request' || !msg.params) return;
@@ -191,6 +231,7 @@ async function echo(url: string, tcpPort: number): Promise<void> {
   socket.setNoDelay(true);
   tcpFrames(socket, (payload) => writeFrame(socket, payload));
   transport.closed.then(() => {
+    void held;
     socket.destroy();
     process.exit(0);
   });
@@ -199,11 +240,15 @@ async function echo(url: string, tcpPort: number): Promise<void> {
 async function main(): Promise<void> {
   // This process plays the coordinator, with its garbage-collection setting; the echo process keeps a worker's.
   const incrementalMarking = !applyCoordinatorGcSettings();
+  const echoHolds = echoHoldsFlag(flags['echo-holds']);
+  if (echoHolds !== flags['echo-holds']) log(`${DEFAULT_MODEL_PATH} is absent: the echo holds its backend only`);
   const sizesMb = flags.sizes!.split(',').map(Number);
   const runs = Number(flags.runs);
   const warmup = Number(flags.warmup);
   const cycles = Number(flags.cycles);
   if (!Number.isInteger(cycles) || cycles < 1) throw new Error(`--cycles must be a positive integer, got "${flags.cycles}"`);
+  const settleRoundTrips = Number(flags.settle);
+  if (!Number.isInteger(settleRoundTrips) || settleRoundTrips < 0) throw new Error(`--settle must be a non-negative integer, got "${flags.settle}"`);
 
   let conn!: ServerConnection;
   let connected!: () => void;
@@ -230,7 +275,7 @@ async function main(): Promise<void> {
     tcpServer.listen(0, '127.0.0.1', () => {
       const port = (tcpServer.address() as { port: number }).port;
       const prof = flags['profile-dir'] ? ['--cpu-prof', '--cpu-prof-dir', flags['profile-dir']] : [];
-      const args = ['--echo', server.url, '--tcp-port', String(port), '--chunk', String(chunkSizeBytes), ...(reuse ? [] : ['--no-reuse'])];
+      const args = ['--echo', server.url, '--tcp-port', String(port), '--chunk', String(chunkSizeBytes), '--echo-holds', echoHolds, ...(reuse ? [] : ['--no-reuse'])];
       child = spawn(process.execPath, [...prof, '--import', TSX_IMPORT_URL, fileURLToPath(import.meta.url), ...args], {
         stdio: ['ignore', 'inherit', 'inherit'],
       });
@@ -288,6 +333,7 @@ async function main(): Promise<void> {
     // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
     // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
     const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][] };
+    let r = 0;
     const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; window: [number, number] }> => {
       const c0 = cpuMs(child?.pid);
       const t0 = performance.now();
@@ -295,10 +341,17 @@ async function main(): Promise<void> {
       return { value, cpu: cpuMs(child?.pid) - c0, window: [t0, performance.now()] };
     };
     const roundTrip = (path: 'ws' | 'tcp', r: number): Promise<number> => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip());
+    // Both paths settle first, alternating, untimed in the figures: on this machine each needs some 20-30 round
+    // trips of a size before its time levels off (the kernel growing each socket's buffers, V8 optimising the
+    // code and growing its young generation), and the first ABBA block would otherwise take that for ws alone.
+    const settle = { ws: [] as number[], tcp: [] as number[] };
+    const settleTrips = mb >= 100 ? Math.min(settleRoundTrips, 10) : settleRoundTrips;
+    for (let k = 0; k < settleTrips; k++, r++) {
+      for (const path of k % 2 === 0 ? (['ws', 'tcp'] as const) : (['tcp', 'ws'] as const)) settle[path].push(await roundTrip(path, r));
+    }
     const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 } };
     const perBlock = Math.ceil(nRuns / 2);
     const cycleRatios: number[] = [];
-    let r = 0;
     for (let c = 0; c < cycles; c++) {
       const cycle = { ws: [] as number[], tcp: [] as number[] };
       for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
@@ -359,6 +412,9 @@ async function main(): Promise<void> {
       ws_vs_tcp_per_cycle: cycleRatios,
       ws_vs_tcp_interleaved: Math.round((median(tcpTimes) / median(wsTimes)) * 1000) / 1000,
       ws_vs_tcp_paired: Math.round(median(wsTimes.map((t, i) => tcpTimes[i] / t)) * 1000) / 1000,
+      settle_round_trips: settleTrips,
+      ws_settle_ms: settle.ws.map((t) => Math.round(t * 10) / 10),
+      tcp_settle_ms: settle.tcp.map((t) => Math.round(t * 10) / 10),
       ws_ms: phase.ws.map((t) => Math.round(t * 10) / 10),
       tcp_ms: phase.tcp.map((t) => Math.round(t * 10) / 10),
       ws_ms_interleaved: wsTimes.map((t) => Math.round(t * 10) / 10),
@@ -390,6 +446,8 @@ async function main(): Promise<void> {
         chunk_size_bytes: chunkSizeBytes,
         reassembly_buffer_reuse: reuse,
         coordinator_incremental_marking: incrementalMarking,
+        echo_holds: echoHolds,
+        echo_heap_growing_percent: workerHeapGrowingPercent(),
         runs,
         warmup_runs: warmup,
         sizes: results,

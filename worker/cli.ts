@@ -16,6 +16,7 @@ import { WorkerModelCache } from './model-cache.js';
 import type { Transport } from '../shared/transport.js';
 import { DEFAULT_CACHE_DIR } from './blob-fetch.js';
 import { loadClientCredentials } from './auth-credentials.js';
+import { applyWorkerGcSettings } from './gc-settings.js';
 import { readFileSync } from 'node:fs';
 import { ConfigError, ErrorCode } from '../shared/errors.js';
 
@@ -55,6 +56,8 @@ interface WorkerFlags {
 }
 
 async function workerCommand(flags: WorkerFlags): Promise<number> {
+  // Before anything large is loaded: the setting shapes the heap's limits from the next full GC on.
+  applyWorkerGcSettings(process.env);
   // Credentials, CA and numbers first: a typo should not wait for the backend to load.
   const credentials = loadClientCredentials({ token: flags.token, tokenFile: flags.tokenFile, keyId: flags.authKeyId, env: process.env });
   const ca = readCa(flags.ca);

@@ -30,18 +30,32 @@ interface SizeRow {
   tcp_ms: number[];
   zero_copy_decode: boolean;
   gc_ms_per_round_trip: { ws: number; tcp: number };
+  settle_round_trips: number;
+  ws_settle_ms: number[];
+  tcp_settle_ms: number[];
 }
 
 describe('bench:wire', () => {
   it('prints one JSON object last: per size ws and TCP round trips over each ABBA cycle, the ratio, zero-copy fp32; codec speeds', async () => {
-    const { code, stdout, stderr } = await run(['--sizes', '1', '--runs', '4', '--warmup', '1', '--cycles', '2', '--no-training']);
+    const { code, stdout, stderr } = await run(['--sizes', '1', '--runs', '4', '--warmup', '1', '--cycles', '2', '--settle', '3', '--no-training']);
     expect(code, stderr).toBe(0);
     const lines = stdout.trim().split('\n');
-    const figures = JSON.parse(lines[lines.length - 1]) as { throughput: { sizes: SizeRow[]; coordinator_incremental_marking: boolean }; codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> } };
+    const figures = JSON.parse(lines[lines.length - 1]) as {
+      throughput: { sizes: SizeRow[]; coordinator_incremental_marking: boolean; echo_holds: string; echo_heap_growing_percent: number };
+      codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> };
+    };
     const [row] = figures.throughput.sizes;
     expect(row.size_mb).toBe(1);
     // The bench's own process plays the coordinator, with the coordinator's GC setting.
     expect(figures.throughput.coordinator_incremental_marking).toBe(process.env.SWARMTUNE_INCREMENTAL_MARKING === '1');
+    // The echo plays a worker: it holds the default model (present on this machine) and runs with a worker's GC setting.
+    expect(figures.throughput.echo_holds).toBe('model');
+    expect(stderr).toMatch(/echo holds: backend \w+, llama, 5 layers/);
+    expect(figures.throughput.echo_heap_growing_percent).toBe(Number(process.env.SWARMTUNE_HEAP_GROWING_PERCENT || 100));
+    // Both paths settle first, alternating: 3 untimed round trips each, reported apart from the timed ones.
+    expect(row.settle_round_trips).toBe(3);
+    expect(row.ws_settle_ms).toHaveLength(3);
+    expect(row.tcp_settle_ms).toHaveLength(3);
     // Two cycles of ws, TCP, TCP, ws blocks of ⌈4/2⌉ timed round trips each: 4 per path per cycle.
     expect(row.ws_ms).toHaveLength(8);
     expect(row.tcp_ms).toHaveLength(8);
