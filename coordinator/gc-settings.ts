@@ -12,9 +12,10 @@
  * bench:wire (10 MB, `ws_vs_tcp`): 0.52-0.82 with V8's default (ten runs, median 0.73), 0.62-1.09 with marking
  * off in the coordinator only (22 runs, median 0.82), 0.83-1.11 with it off in both processes (seven runs).
  *
- * Workers keep V8's default: they train, and tfjs's tensors make their own external memory pressure, under
- * which incremental marking is the cheaper choice (bench:train: 5.2 samples/s with marking off against 6.2
- * with it on, three runs each). The coordinator runs no tensor compute (evaluation is done by workers).
+ * Workers keep incremental marking: they train, and tfjs's tensors make their own external memory pressure,
+ * under which incremental marking is the cheaper choice (bench:train: 5.2 samples/s with marking off against
+ * 6.2 with it on, three runs each); their setting is worker/gc-settings.ts. The coordinator runs no tensor
+ * compute (evaluation is done by workers).
  *
  * `SWARMTUNE_INCREMENTAL_MARKING=1` keeps V8's default in the coordinator too.
  */
