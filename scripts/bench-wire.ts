@@ -231,6 +231,7 @@ async function echo(url: string, tcpPort: number): Promise<void> {
   socket.setNoDelay(true);
   tcpFrames(socket, (payload) => writeFrame(socket, payload));
   transport.closed.then(() => {
+    // Referenced here so that what the echo holds stays reachable, as a worker's model does, until the link closes.
     void held;
     socket.destroy();
     process.exit(0);
