@@ -176,7 +176,11 @@ Examples:
   swarmtune worker --connect ws://192.168.1.10:7070                  # fetches the model from the coordinator
   swarmtune worker --connect ws://HOST:7070 --backend tensorflow --cache-dir /var/cache/swarmtune
   SWARMTUNE_AUTH_TOKEN=... swarmtune worker --connect wss://HOST:7070 --ca ca.pem
-  swarmtune worker --connect ws://HOST:7070 --token-file token.txt --rejoin-attempts 0   # exit on a lost link`,
+  swarmtune worker --connect ws://HOST:7070 --token-file token.txt --rejoin-attempts 0   # exit on a lost link
+
+Environment:
+  SWARMTUNE_HEAP_GROWING_PERCENT=N   old-generation limit after a full GC, in percent over what survived (default 100;
+                                     0 keeps V8's own factor; see README, Worker GC)`,
   )
   .action(async (flags) => process.exit(await workerCommand(flags)));
 
