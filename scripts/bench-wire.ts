@@ -23,7 +23,9 @@
  * `gc_ms_per_round_trip`: garbage-collection pauses of this (the coordinator's) process per timed round trip of
  * the phases, for ws and for TCP (V8's `gc` performance entries, by when each pause started);
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
- * measured alone in this process, for the checksum's share of `ws_ms`. The ws path sends tensor bytes as views
+ * measured alone in this process, for the checksum's share of `ws_ms`; `crc32_implementation` says which
+ * implementation the wire uses (shared/checksum.ts: `SWARMTUNE_CRC32` picks one) and `crc32_gb_s` the speed of
+ * each that loads here, on a 64 KiB piece in cache (null: not available). The ws path sends tensor bytes as views
  * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
  * Both processes run as a coordinator and a worker do: this one with the coordinator's garbage-collection
  * setting (incremental marking off, coordinator/gc-settings.ts; `SWARMTUNE_INCREMENTAL_MARKING=1` keeps V8's
@@ -55,6 +57,7 @@ import { makeMessage, makeReply } from '../shared/protocol/build.js';
 import type { Message } from '../shared/protocol/messages.js';
 import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES, crc32Of } from '../shared/protocol/chunking.js';
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
+import { CRC32_IMPLEMENTATION, CRC32_IMPLEMENTATIONS, loadCrc32 } from '../shared/checksum.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
 import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
@@ -236,6 +239,31 @@ async function echo(url: string, tcpPort: number): Promise<void> {
     socket.destroy();
     process.exit(0);
   });
+}
+
+/**
+ * GB/s of each CRC-32 implementation that loads here (null: it does not), over a 64 KiB piece in cache, as the
+ * receiver checksums each socket read: the median of 15 passes of 32 MiB each.
+ */
+function measureCrc32Speeds(): Record<string, number | null> {
+  const piece = new Uint8Array(64 * 1024).map((_, i) => (i * 2654435761) >>> 24);
+  const reps = 512;
+  const speeds: Record<string, number | null> = {};
+  for (const name of CRC32_IMPLEMENTATIONS) {
+    const crc = loadCrc32(name);
+    if (typeof crc === 'string') {
+      speeds[name] = null;
+      continue;
+    }
+    const times: number[] = [];
+    for (let pass = 0; pass < 16; pass++) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) crc(piece, i);
+      if (pass > 0) times.push(performance.now() - t0);
+    }
+    speeds[name] = Math.round(((piece.byteLength * reps) / 1e6 / median(times)) * 10) / 10;
+  }
+  return speeds;
 }
 
 async function main(): Promise<void> {
@@ -433,6 +461,8 @@ async function main(): Promise<void> {
   tcpSocket.destroy();
   await server.close();
   if (child && child.exitCode === null) await new Promise((resolve) => child!.once('exit', resolve));
+  const crc32Speeds = measureCrc32Speeds();
+  log(`CRC-32 GB/s on 64 KiB in cache: ${JSON.stringify(crc32Speeds)} (used: ${CRC32_IMPLEMENTATION})`);
   log('codec speed (bench-codecs.ts)');
   const codecs = await runBenchScript('./bench-codecs.ts', ['--reps', '5']);
   // Imported only now: TensorFlow.js in the heap during the throughput runs would make them measure its GC too.
@@ -449,6 +479,8 @@ async function main(): Promise<void> {
         coordinator_incremental_marking: incrementalMarking,
         echo_holds: echoHolds,
         echo_heap_growing_percent: workerHeapGrowingPercent(),
+        crc32_implementation: CRC32_IMPLEMENTATION,
+        crc32_gb_s: crc32Speeds,
         runs,
         warmup_runs: warmup,
         sizes: results,
