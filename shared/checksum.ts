@@ -13,6 +13,7 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { ErrorCode, OrchestratorError } from './errors.js';
 
 type Crc32 = (bytes: Uint8Array, initial: number) => number;
+type Crc32Copy = (target: Uint8Array, offset: number, source: Uint8Array, initial: number) => number;
 
 /** The CRC-32 implementations, fastest first. */
 export const CRC32_IMPLEMENTATIONS = ['avx512', 'node-rs', 'zlib'] as const;
@@ -22,21 +23,36 @@ export const CRC32_IMPLEMENTATION_ENV = 'SWARMTUNE_CRC32';
 
 const require = createRequire(import.meta.url);
 
+interface Addon {
+  crc32: Crc32;
+  crc32Copy: Crc32Copy;
+  vectorised: () => boolean;
+}
+
 /** The implementation `name`, or why it cannot be used on this machine. */
 export function loadCrc32(name: Crc32Implementation): Crc32 | string {
+  const addon = name === 'avx512' ? loadAddon() : undefined;
+  if (typeof addon === 'string') return addon;
+  if (addon) return addon.crc32;
   try {
-    if (name === 'avx512') {
-      const addon = require('./native/build/crc32.node') as { crc32: Crc32; vectorised: () => boolean };
-      // Without AVX-512 VPCLMULQDQ the addon falls back to a byte loop, slower than @node-rs/crc32.
-      return addon.vectorised() ? addon.crc32 : 'this CPU lacks AVX-512 VPCLMULQDQ';
-    }
     if (name === 'node-rs') {
       const nodeRs = require('@node-rs/crc32') as { crc32: (input: Uint8Array, initial?: number) => number };
       return (bytes, initial) => nodeRs.crc32(bytes, initial);
     }
     return (bytes, initial) => zlibCrc32(bytes, initial);
   } catch (err) {
-    // Not built (no C compiler at install time) or no prebuilt binary for this platform.
+    // No prebuilt binary for this platform.
+    return (err as Error).message.split('\n')[0];
+  }
+}
+
+function loadAddon(): Addon | string {
+  try {
+    const addon = require('./native/build/crc32.node') as Addon;
+    // Without AVX-512 VPCLMULQDQ the addon falls back to a byte loop, slower than @node-rs/crc32.
+    return addon.vectorised() ? addon : 'this CPU lacks AVX-512 VPCLMULQDQ';
+  } catch (err) {
+    // Not built: no C compiler at install time, or not Linux x86-64 (scripts/build-native.mjs).
     return (err as Error).message.split('\n')[0];
   }
 }
@@ -65,5 +81,21 @@ export const CRC32_IMPLEMENTATION: Crc32Implementation = chosen.name;
 
 /** CRC-32 of `bytes`, continuing from `initial` (the CRC of what came before). @default initial 0 */
 export function crc32(bytes: Uint8Array, initial = 0): number {
+  // node:zlib answers 0 for an empty array without a backing store, whatever `initial` is.
+  if (bytes.byteLength === 0) return initial >>> 0;
   return chosen.fn(bytes, initial) >>> 0;
+}
+
+const fusedCopy = chosen.name === 'avx512' ? (loadAddon() as Addon).crc32Copy : undefined;
+
+/**
+ * Copies `source` into `target` at `offset` and returns its CRC-32 continued from `initial`: with the AVX-512
+ * addon in one pass (each byte loaded once for both), else a checksum then a copy.
+ * @throws RangeError when `source` does not fit in `target` at `offset`.
+ */
+export function crc32Copy(target: Uint8Array, offset: number, source: Uint8Array, initial: number): number {
+  if (fusedCopy) return fusedCopy(target, offset, source, initial) >>> 0;
+  const crc = crc32(source, initial);
+  target.set(source, offset);
+  return crc;
 }

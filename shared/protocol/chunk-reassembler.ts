@@ -5,7 +5,8 @@
  * transfer lands in memory already touched instead of fresh pages.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { CHUNK_TRAILER_BYTES, DEFAULT_MAX_CONCURRENT_TRANSFERS, DEFAULT_MAX_REASSEMBLY_BYTES, crc32Of, readChunkTrailer, type ChunkFrame } from './chunking.js';
+import { crc32Copy } from '../checksum.js';
+import { CHUNK_TRAILER_BYTES, DEFAULT_MAX_CONCURRENT_TRANSFERS, DEFAULT_MAX_REASSEMBLY_BYTES, readChunkTrailer, type ChunkFrame } from './chunking.js';
 
 /** Limits of a {@link ChunkReassembler}. */
 export interface ReassemblyLimits {
@@ -154,8 +155,7 @@ export class ChunkReassembler {
       data = part.subarray(0, dataLeft);
     }
     // Checksum and copy part by part while each part is still in cache; nothing is delivered before the check.
-    progress.crc = crc32Of(data, progress.crc);
-    transfer.buffer.set(data, progress.at);
+    progress.crc = crc32Copy(transfer.buffer, progress.at, data, progress.crc);
     progress.at += data.byteLength;
   }
 

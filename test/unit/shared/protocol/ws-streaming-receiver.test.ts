@@ -123,6 +123,28 @@ describe('streamContinuationFrames', () => {
     expect(Buffer.concat(pieces).equals(Buffer.from(data))).toBe(true);
   });
 
+  it("takes the reads inside a streamed frame past ws's Writable machinery, masked or not", () => {
+    for (const mask of [undefined, MASK]) {
+      const data = bytes(1_000_000, 5);
+      const chunks = reads(Buffer.concat([frame(2, false, bytes(10, 4), mask), frame(0, true, data, mask)]), [65_536]);
+      const receiver = new Receiver({ binaryType: 'fragments', isServer: mask !== undefined, maxFragments: 0 }) as WsReceiver & { _write: (...args: unknown[]) => void };
+      let throughWs = 0;
+      const wsWrite = receiver._write;
+      receiver._write = function (this: unknown, ...args: unknown[]) {
+        throughWs++;
+        return wsWrite.apply(this, args);
+      };
+      streamContinuationFrames(receiver, (list) => Array.isArray(list) && list.length > 0);
+      const messages: Buffer[][] = [];
+      receiver.on('message', (fragments) => void messages.push(fragments));
+      for (const chunk of chunks) expect(receiver.write(chunk)).toBe(true);
+      expect(Buffer.concat(messages[0].slice(1)).equals(Buffer.from(data))).toBe(true);
+      // The read with the frame headers, and the one that ends the frame; the 14 between go straight in.
+      expect(chunks.length).toBe(16);
+      expect(throughWs).toBe(2);
+    }
+  });
+
   it("keeps ws's limit on fragments per message, with ws's error", async () => {
     const first = [frame(2, false, bytes(10, 1)), frame(0, false, bytes(100, 2))];
     const stream = Buffer.concat([...first, frame(0, false, bytes(100, 3)), frame(0, true, bytes(100, 4))]);
