@@ -20,6 +20,10 @@
  * `cpu_ms_per_round_trip`: CPU time (user + system) of both processes, in the phases,
  * per timed round trip, for ws and for TCP: the cost of each path, less sensitive than wall time to other load
  * on the machine (the echo process's share is read from /proc: null where there is none);
+ * `minor_faults_per_round_trip`: page faults of each process per timed round trip, for ws and for TCP. Node reads
+ * a socket into a fresh 64 KiB buffer per read; when glibc has trimmed the top of its heap, each of them is
+ * faulted in anew (a few thousand faults per 10 MB), and a path runs far slower. Which state a process is in
+ * depends on its history, which is why TCP's figure comes in two levels from one run to the next here.
  * `gc_ms_per_round_trip`: garbage-collection pauses of this (the coordinator's) process per timed round trip of
  * the phases, for ws and for TCP (V8's `gc` performance entries, by when each pause started);
  * `crc32_ms_per_round_trip`: four CRC-32s of the payload (each side checksums what it sends and what it receives),
@@ -107,6 +111,18 @@ function log(message: string): void {
 }
 
 /** CPU ms (user + system) used so far by this process plus, on Linux, by process `pid`; NaN for `pid` elsewhere. */
+/** Minor page faults so far of this process and of process `pid` (NaN where /proc is absent). */
+function minorFaults(pid: number | undefined): { own: number; other: number } {
+  let other = Number.NaN;
+  try {
+    // Field 10 of /proc/PID/stat (after the command name): minflt.
+    other = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[7]);
+  } catch {
+    // No /proc (not Linux): the figure is left out.
+  }
+  return { own: process.resourceUsage().minorPageFault, other };
+}
+
 function cpuMs(pid: number | undefined): number {
   const own = process.cpuUsage();
   let other = Number.NaN;
@@ -363,11 +379,14 @@ async function main(): Promise<void> {
     // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
     const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][] };
     let r = 0;
-    const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; window: [number, number] }> => {
+    const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; faults: { own: number; other: number }; window: [number, number] }> => {
       const c0 = cpuMs(child?.pid);
+      const f0 = minorFaults(child?.pid);
       const t0 = performance.now();
       const value = await f();
-      return { value, cpu: cpuMs(child?.pid) - c0, window: [t0, performance.now()] };
+      const window: [number, number] = [t0, performance.now()];
+      const f1 = minorFaults(child?.pid);
+      return { value, cpu: cpuMs(child?.pid) - c0, faults: { own: f1.own - f0.own, other: f1.other - f0.other }, window };
     };
     const roundTrip = (path: 'ws' | 'tcp', r: number): Promise<number> => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip());
     // Both paths settle first, alternating, untimed in the figures: on this machine each needs some 20-30 round
@@ -378,17 +397,19 @@ async function main(): Promise<void> {
     for (let k = 0; k < settleTrips; k++, r++) {
       for (const path of k % 2 === 0 ? (['ws', 'tcp'] as const) : (['tcp', 'ws'] as const)) settle[path].push(await roundTrip(path, r));
     }
-    const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 } };
+    const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 }, faults: { ws: { own: 0, other: 0 }, tcp: { own: 0, other: 0 } } };
     const perBlock = Math.ceil(nRuns / 2);
     const cycleRatios: number[] = [];
     for (let c = 0; c < cycles; c++) {
       const cycle = { ws: [] as number[], tcp: [] as number[] };
       for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
         for (let i = 0; i < warmup + perBlock; i++, r++) {
-          const { value: dt, cpu, window } = await timed(() => roundTrip(path, r));
+          const { value: dt, cpu, faults, window } = await timed(() => roundTrip(path, r));
           if (i < warmup) continue;
           cycle[path].push(dt);
           phase.cpu[path] += cpu;
+          phase.faults[path].own += faults.own;
+          phase.faults[path].other += faults.other;
           gcWindows[path].push(window);
         }
       }
@@ -431,6 +452,10 @@ async function main(): Promise<void> {
     // V8 reports a pause a little after it ends: wait for the last ones before adding them up.
     await new Promise((resolve) => setTimeout(resolve, 50));
     const gcMsPerTrip = (path: 'ws' | 'tcp'): number => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
+    const faultsPerTrip = (path: 'ws' | 'tcp', side: 'own' | 'other'): number | null => {
+      const perTrip = phase.faults[path][side] / phase[path].length;
+      return Number.isNaN(perTrip) ? null : Math.round(perTrip);
+    };
     const mbps = (ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
     const row = {
       size_mb: mb,
@@ -451,6 +476,10 @@ async function main(): Promise<void> {
       zero_copy_decode: zeroCopy,
       cpu_ms_per_round_trip: Number.isNaN(wsCpuMs + tcpCpuMs) ? null : { ws: Math.round(wsCpuMs * 10) / 10, tcp: Math.round(tcpCpuMs * 10) / 10 },
       gc_ms_per_round_trip: { ws: gcMsPerTrip('ws'), tcp: gcMsPerTrip('tcp') },
+      minor_faults_per_round_trip: {
+        ws: { coordinator: faultsPerTrip('ws', 'own'), echo: faultsPerTrip('ws', 'other') },
+        tcp: { coordinator: faultsPerTrip('tcp', 'own'), echo: faultsPerTrip('tcp', 'other') },
+      },
       crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
     log(JSON.stringify(row));
