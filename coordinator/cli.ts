@@ -12,7 +12,6 @@ import { redactSecrets } from '../shared/config/redact.js';
 import { registerTokenizerCommand } from './tokenizer-cli.js';
 import { registerConfigCommand, configYaml } from './config-cli.js';
 import { registerDashboardCommand } from './dashboard/dashboard-cli.js';
-import { applyCoordinatorGcSettings } from './gc-settings.js';
 
 /** Options shared by `run` and `coordinator`: where the configuration comes from. */
 interface ConfigFlags {
@@ -198,7 +197,7 @@ registerTokenizerCommand(program);
 registerConfigCommand(program);
 registerDashboardCommand(program);
 
-applyCoordinatorGcSettings();
+// bin/swarmtune.mjs applied the coordinator's GC setting (coordinator/gc-settings.ts) before these modules loaded.
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -15,6 +15,8 @@
  * Flags: --steps N timed steps (default 5), --warmup N (default 2), --batch N per-worker batch (default 16),
  * --backend auto|wasm|cpu (default auto).
  */
+// First: this process runs the coordinator (workers and baselines are child processes), with its GC setting.
+import './coordinator-gc-first.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +29,6 @@ import { mulberry32 } from '../shared/random.js';
 import { runCoordinator } from '../coordinator/run.js';
 import { startLocalWorkers, type LocalWorkers } from '../coordinator/local-workers.js';
 import type { MetricsRecord } from '../coordinator/metrics.js';
-import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
 import { writeRandomLlamaGguf } from '../test/helpers/random-gguf.js';
 
 const SEQ_LEN = 128;
@@ -39,8 +40,6 @@ const { values: flags } = parseArgs({
     backend: { type: 'string', default: 'auto' },
   },
 });
-// This process runs the coordinator (workers and baselines are child processes): with its GC setting, as `swarmtune` runs it.
-applyCoordinatorGcSettings();
 const timedSteps = Number(flags.steps);
 const warmupSteps = Number(flags.warmup);
 const perDeviceBatch = Number(flags.batch);

@@ -50,6 +50,8 @@
  * --no-training (skip the training figures), --training-steps N (default 63, the whole default run),
  * --training-seeds S,S,... (default 42,7,1234: each codec's eval-loss gap to fp32 per seed, mean, SD and largest).
  */
+// First: this process plays the coordinator (the echo process is started as a worker, see below).
+import { incrementalMarkingOff } from './coordinator-gc-first.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
@@ -64,7 +66,6 @@ import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { CRC32_IMPLEMENTATION, CRC32_IMPLEMENTATIONS, loadCrc32 } from '../shared/checksum.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
-import { applyCoordinatorGcSettings } from '../coordinator/gc-settings.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
 import { DEFAULT_MODEL_PATH } from '../shared/config.js';
 import { describeBaseModel, loadBaseModel } from '../shared/model/load-model.js';
@@ -284,7 +285,7 @@ function measureCrc32Speeds(): Record<string, number | null> {
 
 async function main(): Promise<void> {
   // This process plays the coordinator, with its garbage-collection setting; the echo process keeps a worker's.
-  const incrementalMarking = !applyCoordinatorGcSettings();
+  const incrementalMarking = !incrementalMarkingOff;
   const echoHolds = echoHoldsFlag(flags['echo-holds']);
   if (echoHolds !== flags['echo-holds']) log(`${DEFAULT_MODEL_PATH} is absent: the echo holds its backend only`);
   const sizesMb = flags.sizes!.split(',').map(Number);
@@ -323,6 +324,8 @@ async function main(): Promise<void> {
       const args = ['--echo', server.url, '--tcp-port', String(port), '--chunk', String(chunkSizeBytes), '--echo-holds', echoHolds, ...(reuse ? [] : ['--no-reuse'])];
       child = spawn(process.execPath, [...prof, '--import', TSX_IMPORT_URL, fileURLToPath(import.meta.url), ...args], {
         stdio: ['ignore', 'inherit', 'inherit'],
+        // A worker keeps V8's incremental marking (coordinator/gc-settings.ts).
+        env: { ...process.env, SWARMTUNE_INCREMENTAL_MARKING: '1' },
       });
     });
   });
