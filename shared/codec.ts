@@ -62,10 +62,17 @@ const MARKER_BYTES = 16;
 const PAD_FIELD_BYTES = 6; // fixstr "pad" (4) + bin 8 header (2), before 0-7 filler bytes
 const PADS = Array.from({ length: 8 }, (_, k) => new Uint8Array(k));
 
+/** Markers by blob index, made once each: a fresh one per blob per frame cost more than the rest of the encode. */
+const MARKERS: Uint8Array[] = [];
+
 function marker(i: number): Uint8Array {
-  const m = new Uint8Array(MARKER_BYTES);
-  m.set(MARKER_NONCE);
-  new DataView(m.buffer).setUint32(12, i);
+  let m = MARKERS[i];
+  if (m === undefined) {
+    m = new Uint8Array(MARKER_BYTES);
+    m.set(MARKER_NONCE);
+    new DataView(m.buffer).setUint32(12, i);
+    if (i < 4096) MARKERS[i] = m;
+  }
   return m;
 }
 
