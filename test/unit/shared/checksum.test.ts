@@ -40,8 +40,9 @@ describe('CRC-32 implementations', () => {
       if (typeof impl === 'string') return expect(name).not.toBe('zlib');
       fc.assert(
         fc.property(
-          // Lengths around the folding loops' edges (16, 64, 256 bytes) and well past them.
-          fc.oneof(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 600, max: 200_000 })),
+          // Lengths around the folding loops' edges (16, 64, 256 bytes) and well past them. Empty input is the
+          // wrapper's business (below): node:zlib answers 0 for some empty arrays whatever the starting value.
+          fc.oneof(fc.integer({ min: 1, max: 600 }), fc.integer({ min: 600, max: 200_000 })),
           fc.integer({ min: 0, max: 63 }),
           fc.integer(),
           fc.nat({ max: 0xffffffff }),
@@ -60,6 +61,8 @@ describe('CRC-32 implementations', () => {
     const cut = 300_001;
     expect(crc32(whole.subarray(cut), crc32(whole.subarray(0, cut)))).toBe(zlibCrc32(whole) >>> 0);
     expect(crc32(new Uint8Array(0), 0x1234abcd)).toBe(0x1234abcd);
+    // An empty view without a backing store, for which node:zlib's crc32 answers 0.
+    expect(crc32(new Uint8Array(0).subarray(0), 0x1234abcd)).toBe(0x1234abcd);
   });
 
   it('SWARMTUNE_CRC32 picks an implementation, and a bad value is refused by name', () => {
