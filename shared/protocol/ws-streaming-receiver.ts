@@ -67,6 +67,12 @@ function unmaskAt(piece: Uint8Array, mask: Uint8Array, offset: number): void {
   for (let i = 0; i < piece.length; i++) piece[i] ^= mask[(offset + i) & 3];
 }
 
+/** The mask of the frame being read, when the peer masks with a non-zero one (a zero mask changes nothing). */
+function nonZeroMask(receiver: StreamableReceiver): Uint8Array | undefined {
+  const mask = receiver._mask;
+  return receiver._masked && mask && (mask[0] | mask[1] | mask[2] | mask[3]) !== 0 ? mask : undefined;
+}
+
 /**
  * Streams continuation frames of `receiver` (a ws Receiver) into its fragment list when `wantsPieces(list)`.
  * Returns whether the receiver could be changed (false: ws's internals differ; it keeps its own behaviour).
@@ -92,7 +98,7 @@ export function streamContinuationFrames(receiver: unknown, wantsPieces: (fragme
       streaming = true;
       frameOffset = 0;
     }
-    const mask = this._masked && this._mask && (this._mask[0] | this._mask[1] | this._mask[2] | this._mask[3]) !== 0 ? this._mask : undefined;
+    const mask = nonZeroMask(this);
     const fragments = this._fragments as { push(piece: Uint8Array): unknown };
     while (this._payloadLength > 0 && this._bufferedBytes > 0) {
       // Never more than the first buffered read holds: consume then returns a view, not a copy.
@@ -128,7 +134,7 @@ export function streamContinuationFrames(receiver: unknown, wantsPieces: (fragme
     ) {
       return write.call(this, chunk, encoding, cb);
     }
-    const mask = this._masked && this._mask && (this._mask[0] | this._mask[1] | this._mask[2] | this._mask[3]) !== 0 ? this._mask : undefined;
+    const mask = nonZeroMask(this);
     if (mask) unmaskAt(chunk, mask, frameOffset);
     frameOffset += chunk.length;
     this._payloadLength -= chunk.length;
