@@ -28,7 +28,8 @@ export const KEEP_INCREMENTAL_MARKING_ENV = 'SWARMTUNE_INCREMENTAL_MARKING';
  * Turns incremental marking off for this process (unless {@link KEEP_INCREMENTAL_MARKING_ENV} is `1`); returns
  * whether marking is now off. Call it before anything sizeable is allocated: a V8 flag changed once a marking
  * cycle has begun can crash the process later (SIGSEGV in concurrent marking). `swarmtune` does it in
- * bin/swarmtune.mjs, before loading any module; the benchmarks as their first import (./gc-first.ts).
+ * bin/swarmtune.mjs, before loading any module; the benchmarks as their first import
+ * (scripts/coordinator-gc-first.ts).
  */
 export function applyCoordinatorGcSettings(env: NodeJS.ProcessEnv = process.env): boolean {
   if (env[KEEP_INCREMENTAL_MARKING_ENV] === '1') return false;

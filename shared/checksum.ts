@@ -57,7 +57,8 @@ function loadAddon(): Addon | string {
   }
 }
 
-function pick(): { name: Crc32Implementation; fn: Crc32 } {
+/** The implementation in use, with the addon's fused checksum-and-copy when that implementation is the addon. */
+function pick(): { name: Crc32Implementation; fn: Crc32; copy?: Crc32Copy } {
   const wanted = process.env[CRC32_IMPLEMENTATION_ENV];
   if (wanted) {
     if (!(CRC32_IMPLEMENTATIONS as readonly string[]).includes(wanted)) {
@@ -65,13 +66,18 @@ function pick(): { name: Crc32Implementation; fn: Crc32 } {
     }
     const fn = loadCrc32(wanted as Crc32Implementation);
     if (typeof fn === 'string') throw new OrchestratorError(ErrorCode.CONFIG_INVALID, `${CRC32_IMPLEMENTATION_ENV}=${wanted} cannot be used here: ${fn}`);
-    return { name: wanted as Crc32Implementation, fn };
+    return withCopy(wanted as Crc32Implementation, fn);
   }
   for (const name of CRC32_IMPLEMENTATIONS) {
     const fn = loadCrc32(name);
-    if (typeof fn !== 'string') return { name, fn };
+    if (typeof fn !== 'string') return withCopy(name, fn);
   }
   throw new Error('unreachable: zlib always loads');
+}
+
+function withCopy(name: Crc32Implementation, fn: Crc32): { name: Crc32Implementation; fn: Crc32; copy?: Crc32Copy } {
+  // loadCrc32 succeeded for 'avx512', so the (cached) module loads again.
+  return name === 'avx512' ? { name, fn, copy: (loadAddon() as Addon).crc32Copy } : { name, fn };
 }
 
 const chosen = pick();
@@ -86,15 +92,13 @@ export function crc32(bytes: Uint8Array, initial = 0): number {
   return chosen.fn(bytes, initial) >>> 0;
 }
 
-const fusedCopy = chosen.name === 'avx512' ? (loadAddon() as Addon).crc32Copy : undefined;
-
 /**
  * Copies `source` into `target` at `offset` and returns its CRC-32 continued from `initial`: with the AVX-512
  * addon in one pass (each byte loaded once for both), else a checksum then a copy.
  * @throws RangeError when `source` does not fit in `target` at `offset`.
  */
 export function crc32Copy(target: Uint8Array, offset: number, source: Uint8Array, initial: number): number {
-  if (fusedCopy) return fusedCopy(target, offset, source, initial) >>> 0;
+  if (chosen.copy) return chosen.copy(target, offset, source, initial) >>> 0;
   const crc = crc32(source, initial);
   target.set(source, offset);
   return crc;
