@@ -64,6 +64,8 @@ import type { Message } from '../shared/protocol/messages.js';
 import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES, crc32Of } from '../shared/protocol/chunking.js';
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
 import { CRC32_IMPLEMENTATION, CRC32_IMPLEMENTATIONS, loadCrc32 } from '../shared/checksum.js';
+import { landReadsInPlace } from '../shared/protocol/socket-read-landing.js';
+import { READS_IN_PLACE } from '../shared/protocol/ws-attach.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
 import { connectWs } from '../worker/transport-ws.js';
 import type { SocketTransport } from '../shared/protocol/socket-transport.js';
@@ -94,6 +96,7 @@ const { values: flags } = parseArgs({
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_SIZE_BYTES) },
     echo: { type: 'string' },
     'tcp-port': { type: 'string' },
+    'tcp-in-place-port': { type: 'string' },
     'profile-dir': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
     'echo-holds': { type: 'string', default: 'model' },
@@ -159,6 +162,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** The round-trip paths measured: the full stack, raw TCP with Node's 'data' reads, raw TCP with reads in place. */
+const PATHS = ['ws', 'tcp', 'tcpInPlace'] as const;
+type Path = (typeof PATHS)[number];
+
 const tinyBatch = () => ({
   batchSize: 1,
   seqLen: 1,
@@ -167,13 +174,34 @@ const tinyBatch = () => ({
   labels: int32Blob('labels', [1], Int32Array.of(0)),
 });
 
-/** Length-prefixed frames on a socket, read into one reused buffer (grown only when a frame is larger). */
-function tcpFrames(socket: Socket, onFrame: (payload: Uint8Array) => void): void {
+/**
+ * Length-prefixed frames on a socket, read into one reused buffer (grown only when a frame is larger): with
+ * `inPlace`, each read inside a frame's payload lands in that buffer directly (shared/protocol/socket-read-landing.ts),
+ * else Node's 'data' reads are copied into it.
+ */
+function tcpFrames(socket: Socket, onFrame: (payload: Uint8Array) => void, inPlace = false): void {
   let buf = Buffer.allocUnsafe(0);
   let need = -1;
   let filled = 0;
   const header = Buffer.allocUnsafe(4);
   let headerFilled = 0;
+  const frameFilled = (): void => {
+    need = -1;
+    headerFilled = 0;
+    onFrame(buf.subarray(0, filled));
+  };
+  if (inPlace) {
+    const installed = landReadsInPlace(socket, {
+      next: () => (need > filled ? buf.subarray(filled, need) : undefined),
+      landed: (view, n) => {
+        if (need <= filled || view.byteOffset !== buf.byteOffset + filled) return false;
+        filled += n;
+        if (filled === need) frameFilled();
+        return true;
+      },
+    });
+    if (!installed) throw new Error('reads in place: not available on this Node');
+  }
   socket.on('data', (chunk: Buffer) => {
     let pos = 0;
     while (pos < chunk.length) {
@@ -191,11 +219,7 @@ function tcpFrames(socket: Socket, onFrame: (payload: Uint8Array) => void): void
       chunk.copy(buf, filled, pos, pos + n);
       filled += n;
       pos += n;
-      if (filled === need) {
-        need = -1;
-        headerFilled = 0;
-        onFrame(buf.subarray(0, filled));
-      }
+      if (filled === need) frameFilled();
     }
   });
 }
@@ -235,7 +259,7 @@ async function loadWorkerState(holds: EchoHolds): Promise<unknown> {
 }
 
 /** The worker side: echo ws messages (decoded, re-encoded) and TCP frames. */
-async function echo(url: string, tcpPort: number): Promise<void> {
+async function echo(url: string, tcpPort: number, tcpInPlacePort: number): Promise<void> {
   applyWorkerGcSettings();
   const held = await loadWorkerState(echoHoldsFlag(flags['echo-holds']));
   const transport = await connectWs(url, { maxPayloadBytes, chunkSizeBytes, reassembly, pingTimeoutMs: 0 });
@@ -247,13 +271,19 @@ async function echo(url: string, tcpPort: number): Promise<void> {
     // The reply is encoded (copied out) once send resolves: the request's bytes may be reused.
     if (reuse) (transport as SocketTransport).release(msg);
   });
-  const socket = connect(tcpPort, '127.0.0.1');
-  socket.setNoDelay(true);
-  tcpFrames(socket, (payload) => writeFrame(socket, payload));
+  const sockets = await Promise.all(
+    [tcpPort, tcpInPlacePort].map(async (port, i) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setNoDelay(true);
+      await new Promise((resolve) => socket.once('connect', resolve));
+      tcpFrames(socket, (payload) => writeFrame(socket, payload), i === 1);
+      return socket;
+    }),
+  );
   transport.closed.then(() => {
     // Referenced here so that what the echo holds stays reachable, as a worker's model does, until the link closes.
     void held;
-    socket.destroy();
+    for (const socket of sockets) socket.destroy();
     process.exit(0);
   });
 }
@@ -310,32 +340,35 @@ async function main(): Promise<void> {
       connected();
     },
   });
-  let tcpSocket!: Socket;
-  const tcpReady = new Promise<void>((resolve) => {
-    const tcpServer = createServer((s) => {
-      tcpSocket = s;
-      s.setNoDelay(true);
-      tcpServer.close();
-      resolve();
-    });
-    tcpServer.listen(0, '127.0.0.1', () => {
-      const port = (tcpServer.address() as { port: number }).port;
-      const prof = flags['profile-dir'] ? ['--cpu-prof', '--cpu-prof-dir', flags['profile-dir']] : [];
-      const args = ['--echo', server.url, '--tcp-port', String(port), '--chunk', String(chunkSizeBytes), '--echo-holds', echoHolds, ...(reuse ? [] : ['--no-reuse'])];
-      child = spawn(process.execPath, [...prof, '--import', TSX_IMPORT_URL, fileURLToPath(import.meta.url), ...args], {
-        stdio: ['ignore', 'inherit', 'inherit'],
-        // A worker keeps V8's incremental marking (coordinator/gc-settings.ts).
-        env: { ...process.env, SWARMTUNE_INCREMENTAL_MARKING: '1' },
-      });
-    });
+  // Two raw TCP connections: Node's 'data' reads (`tcp`), and reads landing in place (`tcp_in_place`).
+  const listenOnce = async (): Promise<{ port: number; accepted: Promise<Socket> }> => {
+    const tcpServer = createServer();
+    const accepted = new Promise<Socket>((resolve) =>
+      tcpServer.once('connection', (s) => {
+        s.setNoDelay(true);
+        tcpServer.close();
+        resolve(s);
+      }),
+    );
+    await new Promise<void>((resolve) => tcpServer.listen(0, '127.0.0.1', resolve));
+    return { port: (tcpServer.address() as { port: number }).port, accepted };
+  };
+  const [tcpListener, tcpInPlaceListener] = await Promise.all([listenOnce(), listenOnce()]);
+  const prof = flags['profile-dir'] ? ['--cpu-prof', '--cpu-prof-dir', flags['profile-dir']] : [];
+  const args = ['--echo', server.url, '--tcp-port', String(tcpListener.port), '--tcp-in-place-port', String(tcpInPlaceListener.port)];
+  args.push('--chunk', String(chunkSizeBytes), '--echo-holds', echoHolds, ...(reuse ? [] : ['--no-reuse']));
+  const child: ChildProcess = spawn(process.execPath, [...prof, '--import', TSX_IMPORT_URL, fileURLToPath(import.meta.url), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    // A worker keeps V8's incremental marking (coordinator/gc-settings.ts).
+    env: { ...process.env, SWARMTUNE_INCREMENTAL_MARKING: '1' },
   });
-  let child: ChildProcess | undefined;
-  await Promise.all([wsReady, tcpReady]);
+  const [, tcpSocket, tcpInPlaceSocket] = await Promise.all([wsReady, tcpListener.accepted, tcpInPlaceListener.accepted]);
 
   let pendingWs: ((m: Message) => void) | undefined;
   conn.onMessage((m) => pendingWs?.(m));
   let pendingTcp: ((p: Uint8Array) => void) | undefined;
   tcpFrames(tcpSocket, (p) => pendingTcp?.(p));
+  tcpFrames(tcpInPlaceSocket, (p) => pendingTcp?.(p), true);
 
   const gcPauses = recordGcPauses();
   const results = [];
@@ -363,10 +396,10 @@ async function main(): Promise<void> {
       return dt;
     };
     const payload = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
-    const tcpRoundTrip = async (): Promise<number> => {
+    const tcpRoundTrip = async (socket: Socket): Promise<number> => {
       const t0 = performance.now();
       const reply = new Promise<Uint8Array>((resolve) => (pendingTcp = resolve));
-      writeFrame(tcpSocket, payload);
+      writeFrame(socket, payload);
       const back = await reply;
       const dt = performance.now() - t0;
       if (back.byteLength !== bytes) throw new Error('tcp echo lost bytes');
@@ -380,32 +413,41 @@ async function main(): Promise<void> {
     // then runs right after the other path's (its socket buffers, its garbage, caches holding the other path's
     // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
     // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
-    const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][] };
+    const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][], tcpInPlace: [] as [number, number][] };
     let r = 0;
     const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; faults: { own: number; other: number }; window: [number, number] }> => {
-      const c0 = cpuMs(child?.pid);
-      const f0 = minorFaults(child?.pid);
+      const c0 = cpuMs(child.pid);
+      const f0 = minorFaults(child.pid);
       const t0 = performance.now();
       const value = await f();
       const window: [number, number] = [t0, performance.now()];
-      const f1 = minorFaults(child?.pid);
-      return { value, cpu: cpuMs(child?.pid) - c0, faults: { own: f1.own - f0.own, other: f1.other - f0.other }, window };
+      const f1 = minorFaults(child.pid);
+      return { value, cpu: cpuMs(child.pid) - c0, faults: { own: f1.own - f0.own, other: f1.other - f0.other }, window };
     };
-    const roundTrip = (path: 'ws' | 'tcp', r: number): Promise<number> => (path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip());
+    const roundTrip = (path: Path, r: number): Promise<number> =>
+      path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip(path === 'tcp' ? tcpSocket : tcpInPlaceSocket);
     // Both paths settle first, alternating, untimed in the figures: on this machine each needs some 20-30 round
     // trips of a size before its time levels off (the kernel growing each socket's buffers, V8 optimising the
     // code and growing its young generation), and the first ABBA block would otherwise take that for ws alone.
-    const settle = { ws: [] as number[], tcp: [] as number[] };
+    const settle = { ws: [] as number[], tcp: [] as number[], tcpInPlace: [] as number[] };
     const settleTrips = mb >= 100 ? Math.min(settleRoundTrips, 10) : settleRoundTrips;
     for (let k = 0; k < settleTrips; k++, r++) {
-      for (const path of k % 2 === 0 ? (['ws', 'tcp'] as const) : (['tcp', 'ws'] as const)) settle[path].push(await roundTrip(path, r));
+      for (const path of k % 2 === 0 ? PATHS : [...PATHS].reverse()) settle[path].push(await roundTrip(path, r));
     }
-    const phase = { ws: [] as number[], tcp: [] as number[], cpu: { ws: 0, tcp: 0 }, faults: { ws: { own: 0, other: 0 }, tcp: { own: 0, other: 0 } } };
+    const noFaults = () => ({ own: 0, other: 0 });
+    const phase = {
+      ws: [] as number[],
+      tcp: [] as number[],
+      tcpInPlace: [] as number[],
+      cpu: { ws: 0, tcp: 0, tcpInPlace: 0 },
+      faults: { ws: noFaults(), tcp: noFaults(), tcpInPlace: noFaults() },
+    };
     const perBlock = Math.ceil(nRuns / 2);
     const cycleRatios: number[] = [];
+    const landedBefore = (conn as unknown as SocketTransport).bytesLandedInPlace;
     for (let c = 0; c < cycles; c++) {
-      const cycle = { ws: [] as number[], tcp: [] as number[] };
-      for (const path of ['ws', 'tcp', 'tcp', 'ws'] as const) {
+      const cycle = { ws: [] as number[], tcp: [] as number[], tcpInPlace: [] as number[] };
+      for (const path of [...PATHS, ...[...PATHS].reverse()]) {
         for (let i = 0; i < warmup + perBlock; i++, r++) {
           const { value: dt, cpu, faults, window } = await timed(() => roundTrip(path, r));
           if (i < warmup) continue;
@@ -416,10 +458,11 @@ async function main(): Promise<void> {
           gcWindows[path].push(window);
         }
       }
-      phase.ws.push(...cycle.ws);
-      phase.tcp.push(...cycle.tcp);
+      for (const path of PATHS) phase[path].push(...cycle[path]);
       cycleRatios.push(Math.round((median(cycle.tcp) / median(cycle.ws)) * 1000) / 1000);
     }
+    // Bytes the coordinator's reads landed in place over every ws round trip of the phases (warm-ups included).
+    const landedFraction = ((conn as unknown as SocketTransport).bytesLandedInPlace - landedBefore) / (bytes * cycles * 2 * (warmup + perBlock));
     const wsTimes: number[] = [];
     const tcpTimes: number[] = [];
     for (let k = 0; k < warmup + nRuns; k++, r++) {
@@ -429,8 +472,7 @@ async function main(): Promise<void> {
         if (k >= warmup) (path === 'ws' ? wsTimes : tcpTimes).push(dt);
       }
     }
-    const wsCpuMs = phase.cpu.ws / phase.ws.length;
-    const tcpCpuMs = phase.cpu.tcp / phase.tcp.length;
+    const cpuMsPerTrip = (path: Path): number => Math.round((phase.cpu[path] / phase[path].length) * 10) / 10;
 
     const memTimes: number[] = [];
     const a = new Uint8Array(bytes);
@@ -454,8 +496,8 @@ async function main(): Promise<void> {
 
     // V8 reports a pause a little after it ends: wait for the last ones before adding them up.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const gcMsPerTrip = (path: 'ws' | 'tcp'): number => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
-    const faultsPerTrip = (path: 'ws' | 'tcp', side: 'own' | 'other'): number | null => {
+    const gcMsPerTrip = (path: Path): number => Math.round((gcMsWithin(gcPauses, gcWindows[path]) / gcWindows[path].length) * 100) / 100;
+    const faultsPerTrip = (path: Path, side: 'own' | 'other'): number | null => {
       const perTrip = phase.faults[path][side] / phase[path].length;
       return Number.isNaN(perTrip) ? null : Math.round(perTrip);
     };
@@ -464,24 +506,30 @@ async function main(): Promise<void> {
       size_mb: mb,
       ws_mb_per_s: mbps(median(phase.ws)),
       tcp_mb_per_s: mbps(median(phase.tcp)),
+      tcp_in_place_mb_per_s: mbps(median(phase.tcpInPlace)),
       memcpy_mb_per_s: mbps(median(memTimes)),
       ws_vs_tcp: Math.round((median(phase.tcp) / median(phase.ws)) * 1000) / 1000,
       ws_vs_tcp_per_cycle: cycleRatios,
+      ws_vs_tcp_in_place: Math.round((median(phase.tcpInPlace) / median(phase.ws)) * 1000) / 1000,
+      ws_landed_in_place: Math.round(landedFraction * 1000) / 1000,
       ws_vs_tcp_interleaved: Math.round((median(tcpTimes) / median(wsTimes)) * 1000) / 1000,
       ws_vs_tcp_paired: Math.round(median(wsTimes.map((t, i) => tcpTimes[i] / t)) * 1000) / 1000,
       settle_round_trips: settleTrips,
       ws_settle_ms: settle.ws.map((t) => Math.round(t * 10) / 10),
       tcp_settle_ms: settle.tcp.map((t) => Math.round(t * 10) / 10),
+      tcp_in_place_settle_ms: settle.tcpInPlace.map((t) => Math.round(t * 10) / 10),
       ws_ms: phase.ws.map((t) => Math.round(t * 10) / 10),
       tcp_ms: phase.tcp.map((t) => Math.round(t * 10) / 10),
+      tcp_in_place_ms: phase.tcpInPlace.map((t) => Math.round(t * 10) / 10),
       ws_ms_interleaved: wsTimes.map((t) => Math.round(t * 10) / 10),
       tcp_ms_interleaved: tcpTimes.map((t) => Math.round(t * 10) / 10),
       zero_copy_decode: zeroCopy,
-      cpu_ms_per_round_trip: Number.isNaN(wsCpuMs + tcpCpuMs) ? null : { ws: Math.round(wsCpuMs * 10) / 10, tcp: Math.round(tcpCpuMs * 10) / 10 },
-      gc_ms_per_round_trip: { ws: gcMsPerTrip('ws'), tcp: gcMsPerTrip('tcp') },
+      cpu_ms_per_round_trip: Number.isNaN(cpuMsPerTrip('ws')) ? null : { ws: cpuMsPerTrip('ws'), tcp: cpuMsPerTrip('tcp'), tcp_in_place: cpuMsPerTrip('tcpInPlace') },
+      gc_ms_per_round_trip: { ws: gcMsPerTrip('ws'), tcp: gcMsPerTrip('tcp'), tcp_in_place: gcMsPerTrip('tcpInPlace') },
       minor_faults_per_round_trip: {
         ws: { coordinator: faultsPerTrip('ws', 'own'), echo: faultsPerTrip('ws', 'other') },
         tcp: { coordinator: faultsPerTrip('tcp', 'own'), echo: faultsPerTrip('tcp', 'other') },
+        tcp_in_place: { coordinator: faultsPerTrip('tcpInPlace', 'own'), echo: faultsPerTrip('tcpInPlace', 'other') },
       },
       crc32_ms_per_round_trip: Math.round(4 * median(crcTimes) * 10) / 10,
     };
@@ -491,8 +539,9 @@ async function main(): Promise<void> {
 
   conn.close();
   tcpSocket.destroy();
+  tcpInPlaceSocket.destroy();
   await server.close();
-  if (child && child.exitCode === null) await new Promise((resolve) => child!.once('exit', resolve));
+  if (child.exitCode === null) await new Promise((resolve) => child.once('exit', resolve));
   const crc32Speeds = measureCrc32Speeds();
   log(`CRC-32 GB/s on 64 KiB in cache: ${JSON.stringify(crc32Speeds)} (used: ${CRC32_IMPLEMENTATION})`);
   log('codec speed (bench-codecs.ts)');
@@ -512,6 +561,7 @@ async function main(): Promise<void> {
         echo_holds: echoHolds,
         echo_heap_growing_percent: workerHeapGrowingPercent(),
         crc32_implementation: CRC32_IMPLEMENTATION,
+        ws_reads_in_place: READS_IN_PLACE,
         crc32_gb_s: crc32Speeds,
         runs,
         warmup_runs: warmup,
@@ -522,7 +572,7 @@ async function main(): Promise<void> {
 }
 
 if (flags.echo) {
-  void echo(flags.echo, Number(flags['tcp-port']));
+  void echo(flags.echo, Number(flags['tcp-port']), Number(flags['tcp-in-place-port']));
 } else {
   main().catch((err: unknown) => {
     console.error(err);

@@ -5,7 +5,7 @@
  * transfer lands in memory already touched instead of fresh pages.
  */
 import { ErrorCode, OrchestratorError } from '../errors.js';
-import { crc32Copy } from '../checksum.js';
+import { crc32, crc32Copy } from '../checksum.js';
 import { CHUNK_TRAILER_BYTES, DEFAULT_MAX_CONCURRENT_TRANSFERS, DEFAULT_MAX_REASSEMBLY_BYTES, readChunkTrailer, type ChunkFrame } from './chunking.js';
 
 /** Limits of a {@link ChunkReassembler}. */
@@ -157,6 +157,31 @@ export class ChunkReassembler {
     // Checksum and copy part by part while each part is still in cache; nothing is delivered before the check.
     progress.crc = crc32Copy(transfer.buffer, progress.at, data, progress.crc);
     progress.at += data.byteLength;
+  }
+
+  /**
+   * Where the chunk's next data bytes go, at most `maxBytes` of them: a view of the transfer's buffer that a
+   * socket read may land in directly ({@link addLanded} then takes them), instead of a read buffer that
+   * {@link add} copies from. Undefined when no data bytes are left (the trailer is not data).
+   */
+  landing(progress: ChunkInProgress, maxBytes: number): Uint8Array | undefined {
+    const dataLeft = progress.transfer.filled + progress.dataBytes - progress.at;
+    const bytes = Math.min(dataLeft, maxBytes);
+    return bytes > 0 ? progress.transfer.buffer.subarray(progress.at, progress.at + bytes) : undefined;
+  }
+
+  /**
+   * Takes the first `n` bytes of `view`, a {@link landing} of this chunk that a read filled in place: checksums
+   * them (still in cache from the kernel's copy). Returns false, taking nothing, when `view` is not where the
+   * chunk's next data bytes go or holds fewer than `n` (the caller then has bytes to deliver some other way).
+   */
+  addLanded(progress: ChunkInProgress, view: Uint8Array, n: number): boolean {
+    const { buffer } = progress.transfer;
+    const dataLeft = progress.transfer.filled + progress.dataBytes - progress.at;
+    if (view.buffer !== buffer.buffer || view.byteOffset !== buffer.byteOffset + progress.at || n > view.byteLength || n > dataLeft) return false;
+    progress.crc = crc32(view.subarray(0, n), progress.crc);
+    progress.at += n;
+    return true;
   }
 
   /**

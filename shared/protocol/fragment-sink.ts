@@ -23,6 +23,10 @@ export interface FragmentSinkHooks {
   begin(first: Uint8Array): ChunkInProgress | undefined;
   /** Takes the chunk's next data part. @throws ChunkError when it exceeds the declared bytes. */
   add(progress: ChunkInProgress, part: Uint8Array): void;
+  /** Where the chunk's next data bytes go, at most `maxBytes` (ChunkReassembler.landing). */
+  landing(progress: ChunkInProgress, maxBytes: number): Uint8Array | undefined;
+  /** Takes `n` bytes a read left in a {@link landing} view (ChunkReassembler.addLanded); false: not taken. */
+  addLanded(progress: ChunkInProgress, view: Uint8Array, n: number): boolean;
 }
 
 /**
@@ -59,6 +63,26 @@ export class FragmentSink extends Array<Uint8Array> {
   /** Whether the message's data went to a chunk reassembly (`progress` or `error` set) rather than this list. */
   get isStreamed(): boolean {
     return this.streaming;
+  }
+
+  /**
+   * Where the next `maxBytes` (at most) of this message's data may be read straight from the socket: a view
+   * of the reassembly buffer of the chunk being streamed, or undefined when this message is not one, was
+   * refused, or has no data bytes left (./socket-read-landing.ts).
+   */
+  landing(maxBytes: number): Uint8Array | undefined {
+    if (!this.streaming || this.error !== undefined || !this.progress) return undefined;
+    return this.hooks.landing(this.progress, maxBytes);
+  }
+
+  /**
+   * Takes the first `n` bytes of `view`, a {@link landing} that a socket read filled, as the message's next
+   * data. Returns false, taking nothing, when they are not where the data goes next (the bytes then have to
+   * come through {@link push}).
+   */
+  takeLanded(view: Uint8Array, n: number): boolean {
+    if (!this.streaming || this.error !== undefined || !this.progress) return false;
+    return this.hooks.addLanded(this.progress, view, n);
   }
 
   /** Called by `ws` for each fragment (after the first, possibly for each piece of one), in order. Never throws. */

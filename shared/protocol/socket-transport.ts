@@ -93,6 +93,7 @@ export class SocketTransport implements Transport {
   private readonly closeHandlers: CloseHandler[] = [];
   private readonly inbox: Message[] = [];
   private streamedChunkCount = 0;
+  private landedByteCount = 0;
   /** Set when this side decided to close; wins over what the socket reports. */
   private localClose?: TransportCloseEvent;
   /** The last inbound frame, when it was an `error` frame (explains a close that follows). */
@@ -161,6 +162,11 @@ export class SocketTransport implements Transport {
   /** Inbound chunks so far streamed into reassembly fragment by fragment (./fragment-sink.ts), for tests and metrics. */
   get streamedChunks(): number {
     return this.streamedChunkCount;
+  }
+
+  /** Inbound chunk data bytes so far read straight into reassembly (./socket-read-landing.ts), for tests and metrics. */
+  get bytesLandedInPlace(): number {
+    return this.landedByteCount;
   }
 
   private stall(detail: string): void {
@@ -295,6 +301,12 @@ export class SocketTransport implements Transport {
         return read && this.reassembler.begin(read.head, read.dataBytes, true);
       },
       add: (progress, part) => this.reassembler.add(progress, part),
+      landing: (progress, maxBytes) => this.reassembler.landing(progress, maxBytes),
+      addLanded: (progress, view, n) => {
+        const taken = this.reassembler.addLanded(progress, view, n);
+        if (taken) this.landedByteCount += n;
+        return taken;
+      },
     });
   }
 

@@ -9,6 +9,13 @@ import { SocketTransport, type SocketTransportOptions } from './socket-transport
 import { CloseCode } from './close-codes.js';
 import { FragmentSink } from './fragment-sink.js';
 import { streamContinuationFrames } from './ws-streaming-receiver.js';
+import { landReadsInPlace } from './socket-read-landing.js';
+
+/**
+ * Whether socket reads inside a chunk's data land in its reassembly buffer (./socket-read-landing.ts):
+ * `SWARMTUNE_READS_IN_PLACE=0` turns it off, to compare or to rule it out.
+ */
+export const READS_IN_PLACE = process.env.SWARMTUNE_READS_IN_PLACE !== '0';
 
 /** The `ws` WebSocket surface {@link attachWebSocket} uses (structural, so shared/ needs no `ws` import). */
 export interface WebSocketLike {
@@ -94,7 +101,8 @@ export function attachWebSocket(ws: WebSocketLike, options: SocketTransportOptio
     }
   };
   installSink();
-  if (receiver) streamContinuationFrames(receiver, (list) => list instanceof FragmentSink && list.takesPieces);
+  const landing = receiver ? streamContinuationFrames(receiver, (list) => list instanceof FragmentSink && list.takesPieces) : undefined;
+  if (landing && READS_IN_PLACE) landReadsInPlace((ws as { _socket?: unknown })._socket, landing);
   ws.on('message', (data, isBinary) => {
     installSink();
     if (data instanceof FragmentSink) transport.handleFragmentSink(data, isBinary);

@@ -24,10 +24,14 @@ interface SizeRow {
   size_mb: number;
   ws_mb_per_s: number;
   tcp_mb_per_s: number;
+  tcp_in_place_mb_per_s: number;
   ws_vs_tcp: number;
+  ws_vs_tcp_in_place: number;
+  ws_landed_in_place: number;
   ws_vs_tcp_per_cycle: number[];
   ws_ms: number[];
   tcp_ms: number[];
+  tcp_in_place_ms: number[];
   zero_copy_decode: boolean;
   gc_ms_per_round_trip: { ws: number; tcp: number };
   settle_round_trips: number;
@@ -36,12 +40,14 @@ interface SizeRow {
 }
 
 describe('bench:wire', () => {
-  it('prints one JSON object last: per size ws and TCP round trips over each ABBA cycle, the ratio, zero-copy fp32; codec speeds', async () => {
-    const { code, stdout, stderr } = await run(['--sizes', '1', '--runs', '4', '--warmup', '1', '--cycles', '2', '--settle', '3', '--no-training']);
+  it('prints one JSON object last: per size ws and TCP round trips over each ABBA cycle, the ratios, zero-copy fp32; codec speeds', async () => {
+    // 256 KiB chunks: the 1 MB tensor travels chunked, as tensors above 4 MiB do by default.
+    const args = ['--sizes', '1', '--chunk', '262144', '--runs', '4', '--warmup', '1', '--cycles', '2', '--settle', '3', '--no-training'];
+    const { code, stdout, stderr } = await run(args);
     expect(code, stderr).toBe(0);
     const lines = stdout.trim().split('\n');
     const figures = JSON.parse(lines[lines.length - 1]) as {
-      throughput: { sizes: SizeRow[]; coordinator_incremental_marking: boolean; echo_holds: string; echo_heap_growing_percent: number };
+      throughput: { sizes: SizeRow[]; coordinator_incremental_marking: boolean; echo_holds: string; echo_heap_growing_percent: number; ws_reads_in_place: boolean };
       codecs: { codecs: Record<string, { encode_gb_s: number; decode_gb_s: number }> };
     };
     const [row] = figures.throughput.sizes;
@@ -56,11 +62,13 @@ describe('bench:wire', () => {
     expect(row.settle_round_trips).toBe(3);
     expect(row.ws_settle_ms).toHaveLength(3);
     expect(row.tcp_settle_ms).toHaveLength(3);
-    // Two cycles of ws, TCP, TCP, ws blocks of ⌈4/2⌉ timed round trips each: 4 per path per cycle.
+    // Two cycles of ws, TCP, TCP in place, TCP in place, TCP, ws blocks of ⌈4/2⌉ timed round trips each: 4 per path per cycle.
     expect(row.ws_ms).toHaveLength(8);
     expect(row.tcp_ms).toHaveLength(8);
+    expect(row.tcp_in_place_ms).toHaveLength(8);
     expect(row.ws_vs_tcp_per_cycle).toHaveLength(2);
-    for (const x of [row.ws_mb_per_s, row.tcp_mb_per_s, row.ws_vs_tcp, ...row.ws_vs_tcp_per_cycle, ...row.ws_ms, ...row.tcp_ms]) {
+    const all = [row.ws_mb_per_s, row.tcp_mb_per_s, row.tcp_in_place_mb_per_s, row.ws_vs_tcp, row.ws_vs_tcp_in_place, ...row.ws_vs_tcp_per_cycle];
+    for (const x of [...all, ...row.ws_ms, ...row.tcp_ms, ...row.tcp_in_place_ms]) {
       expect(Number.isFinite(x) && x > 0).toBe(true);
     }
     const median = (xs: number[]) => {
@@ -69,6 +77,14 @@ describe('bench:wire', () => {
     };
     // The headline ratio is TCP's median round trip over ws's over every cycle (the times are printed to 0.1 ms).
     expect(row.ws_vs_tcp).toBeCloseTo(median(row.tcp_ms) / median(row.ws_ms), 1);
+    expect(row.ws_vs_tcp_in_place).toBeCloseTo(median(row.tcp_in_place_ms) / median(row.ws_ms), 1);
+    // The chunks' data landed in the coordinator's reassembly buffer straight from the socket, nearly all of it
+    // (each fragment's first read, which holds its header, and its last byte go through ws).
+    const inPlace = process.env.SWARMTUNE_READS_IN_PLACE !== '0';
+    expect(figures.throughput.ws_reads_in_place).toBe(inPlace);
+    if (inPlace) expect(row.ws_landed_in_place).toBeGreaterThan(0.5);
+    else expect(row.ws_landed_in_place).toBe(0);
+    expect(row.ws_landed_in_place).toBeLessThanOrEqual(1);
     expect(row.zero_copy_decode).toBe(true);
     for (const gc of [row.gc_ms_per_round_trip.ws, row.gc_ms_per_round_trip.tcp]) expect(Number.isFinite(gc) && gc >= 0).toBe(true);
     for (const codec of ['fp16', 'bf16', 'int8']) {

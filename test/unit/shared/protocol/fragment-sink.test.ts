@@ -246,6 +246,9 @@ describe('FragmentSink over WebSockets', () => {
       expect(sameBytes(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), new Uint8Array(b.buffer))).toBe(true);
       expect(conns[0].streamedChunks).toBe(7);
       expect(client.streamedChunks).toBe(7);
+      // Every 64 KiB chunk's data is one fragment; after the read that holds its start, reads land in place.
+      expect(conns[0].bytesLandedInPlace).toBeGreaterThan(0);
+      expect(client.bytesLandedInPlace).toBeGreaterThan(0);
     } finally {
       client.close();
     }

@@ -61,7 +61,7 @@ interface Received {
 function receive(chunks: readonly Buffer[], options: { isServer: boolean; maxFragments?: number }): Received {
   const receiver = new Receiver({ binaryType: 'fragments', isServer: options.isServer, maxFragments: options.maxFragments ?? 0 });
   const got: Received = { messages: [], pings: 0, errors: [], streamed: false };
-  got.streamed = streamContinuationFrames(receiver, (list) => Array.isArray(list) && list.length > 0);
+  got.streamed = streamContinuationFrames(receiver, (list) => Array.isArray(list) && list.length > 0) !== undefined;
   receiver.on('message', (fragments, isBinary) => got.messages.push({ fragments: Array.isArray(fragments) ? fragments : [fragments], isBinary }));
   receiver.on('ping', () => void got.pings++);
   receiver.on('error', (err) => void got.errors.push(err));
@@ -161,7 +161,7 @@ describe('streamContinuationFrames', () => {
 
   it('leaves anything that is not a ws 8 Receiver untouched', () => {
     const notAReceiver = { _buffers: [], getData: () => undefined };
-    expect(streamContinuationFrames(notAReceiver, () => true)).toBe(false);
-    expect(streamContinuationFrames(undefined, () => true)).toBe(false);
+    expect(streamContinuationFrames(notAReceiver, () => true)).toBeUndefined();
+    expect(streamContinuationFrames(undefined, () => true)).toBeUndefined();
   });
 });
