@@ -5,13 +5,18 @@
  *   decode (`blobToFloat32`) on each side. The coordinator sends a `grad_request` whose `params` hold the tensor; a
  *   worker process (this script with `--echo`) decodes it and answers a `grad_result` carrying the same values.
  * - `tcp`: raw `node:net` between the same two processes: a length-prefixed payload written from a reused buffer,
- *   read into a reused buffer, echoed back. The ceiling for any protocol over one TCP stream.
+ *   its 'data' reads (Node's fresh 64 KiB buffers) copied into a reused buffer, echoed back: raw TCP as `net` is
+ *   used, the baseline of `ws_vs_tcp`.
+ * - `tcp_in_place`: the same, with each read inside a payload landing in the reused buffer directly (the user
+ *   buffer reads of shared/protocol/socket-read-landing.ts, which the ws path uses for chunk data too): no copy
+ *   after the kernel's, few reads. The ceiling for any protocol over one TCP stream here; `ws_vs_tcp_in_place`.
  * - `memcpy`: the payload copied there and back in memory (two copies into reused buffers).
  *
  * MB/s = tensor bytes (10^6) / round-trip seconds, medians of `--runs` round trips per path, each block of them
  * after `--warmup` untimed ones (3 by default: JIT and first touch of reused buffers make the first slow, while a
  * training run is thousands of steady-state ones). `ws_vs_tcp` per size: TCP's median time over ws's, with each
- * path measured in its own phases, ws, TCP, TCP, ws (ABBA, so that a drift of the machine's load cancels),
+ * path measured in its own phases, ws, TCP, TCP in place, TCP in place, TCP, ws (ABCCBA, so that a drift of the
+ * machine's load cancels),
  * `--cycles` times (3 by default; medians over all of them, and `ws_vs_tcp_per_cycle` the ratio of each cycle);
  * `ws_vs_tcp_interleaved`: the same with ws and TCP round trips alternating one by one (the order flipping every
  * run), and `ws_vs_tcp_paired` the median of those per-run ratios. Interleaving sees the same moment of load for
@@ -30,7 +35,9 @@
  * measured alone in this process, for the checksum's share of `ws_ms`; `crc32_implementation` says which
  * implementation the wire uses (shared/checksum.ts: `SWARMTUNE_CRC32` picks one) and `crc32_gb_s` the speed of
  * each that loads here, on a 64 KiB piece in cache (null: not available). The ws path sends tensor bytes as views
- * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer.
+ * (no whole-frame pack) in WebSocket fragments, and lands them in a reused reassembly buffer:
+ * `ws_reads_in_place` says whether socket reads land there directly (`SWARMTUNE_READS_IN_PLACE=0`: not), and
+ * `ws_landed_in_place` which fraction of the tensor bytes the coordinator received that way in the phases.
  * Both processes run as a coordinator and a worker do: this one with the coordinator's garbage-collection
  * setting (incremental marking off, coordinator/gc-settings.ts; `SWARMTUNE_INCREMENTAL_MARKING=1` keeps V8's
  * default, to compare: `coordinator_incremental_marking` says which), the echo process with a worker's
@@ -42,7 +49,7 @@
  * Progress goes to stderr; the LAST stdout line is one JSON object. Other benchmarks add sections beside
  * `throughput` (`codecs`, per-step bytes...): consumers read `throughput.sizes[i]`.
  *
- * Flags: --runs N (default 21; 7 for 100 MB) per ABBA cycle, --warmup N (default 3), --cycles N (default 3),
+ * Flags: --runs N (default 21; 7 for 100 MB) per ABCCBA cycle, --warmup N (default 3), --cycles N (default 3),
  * --settle N (default 30; at most 10 for 100 MB), --echo-holds model|backend|nothing (default model),
  * --sizes 1,10,100 (MB), --chunk BYTES (default 4 MiB),
  * --no-reuse (receivers do not hand reassembly buffers back with `release`: every large frame lands in fresh
@@ -406,9 +413,9 @@ async function main(): Promise<void> {
       return dt;
     };
 
-    // Two designs, both in this run. Phases (reported as ws_vs_tcp): ws, TCP, TCP, ws blocks of round trips (ABBA,
-    // so a steady drift in load cancels), the first `warmup` of each block untimed: each path measured in its own
-    // steady state, as a training run uses it. Interleaved (ws_vs_tcp_interleaved, _paired): ws and TCP round trips
+    // Two designs, both in this run. Phases (reported as ws_vs_tcp and ws_vs_tcp_in_place): ws, TCP, TCP in place,
+    // TCP in place, TCP, ws blocks of round trips (ABCCBA, so a steady drift in load cancels), the first `warmup`
+    // of each block untimed: each path measured in its own steady state, as a training run uses it. Interleaved (ws_vs_tcp_interleaved, _paired): ws and TCP round trips
     // alternate one by one, the order flipping every run, so both see the same moment of load; but each round trip
     // then runs right after the other path's (its socket buffers, its garbage, caches holding the other path's
     // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
@@ -428,7 +435,7 @@ async function main(): Promise<void> {
       path === 'ws' ? wsRoundTrip(r) : tcpRoundTrip(path === 'tcp' ? tcpSocket : tcpInPlaceSocket);
     // Both paths settle first, alternating, untimed in the figures: on this machine each needs some 20-30 round
     // trips of a size before its time levels off (the kernel growing each socket's buffers, V8 optimising the
-    // code and growing its young generation), and the first ABBA block would otherwise take that for ws alone.
+    // code and growing its young generation), and the first block would otherwise take that for ws alone.
     const settle = { ws: [] as number[], tcp: [] as number[], tcpInPlace: [] as number[] };
     const settleTrips = mb >= 100 ? Math.min(settleRoundTrips, 10) : settleRoundTrips;
     for (let k = 0; k < settleTrips; k++, r++) {
