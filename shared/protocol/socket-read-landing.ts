@@ -57,8 +57,10 @@ export function landReadsInPlace(socket: unknown, landing: ReadLanding): boolean
   const kBufferCb = ownSymbol(s, 'kBufferCb');
   const kBufferGen = ownSymbol(s, 'kBufferGen');
   const handle = s._handle;
-  // Bytes already in the stream's buffer would be emitted after reads taken here: order first.
-  if (!kBuffer || !kBufferCb || !kBufferGen || s[kBuffer] !== null || s.encrypted || s.destroyed || s.readableLength !== 0) return false;
+  // A socket made without `onread` holds null in all three (anything else: another Node, or already reading
+  // into user memory). Bytes already in the stream's buffer would be emitted after reads taken here: order first.
+  if (!kBuffer || !kBufferCb || !kBufferGen || s[kBuffer] !== null || s[kBufferCb] !== null || s[kBufferGen] !== null) return false;
+  if (s.encrypted || s.destroyed || s.readableLength !== 0) return false;
   if (typeof handle?.useUserBuffer !== 'function') return false;
 
   let readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
