@@ -222,6 +222,33 @@ describe('FragmentSink', () => {
 });
 
 describe('FragmentSink over WebSockets', () => {
+  it('with a worker that masks its frames: the coordinator takes them through ws (unmasked), the worker lands reads in place', async () => {
+    const conns: SocketTransport[] = [];
+    const srv = await startWsServer({
+      port: 0,
+      chunkSizeBytes: MIN_CHUNK_SIZE_BYTES,
+      maxPayloadBytes: MAX_CHUNK_SIZE_BYTES,
+      onConnection: (conn) => {
+        conns.push(conn as unknown as SocketTransport);
+        conn.onMessage((msg) => conn.send(msg));
+      },
+    });
+    servers.push(srv);
+    const client = (await connectWs(srv.url, { pingTimeoutMs: 0, maskFrames: true })) as unknown as SocketTransport;
+    try {
+      client.setChunkSizeBytes(MIN_CHUNK_SIZE_BYTES);
+      const msg = gradResult(300_000, 5); // 1.2 MB: 19 chunks of 64 KiB
+      const back = new Promise<Message>((resolve) => client.onMessage(resolve));
+      await client.send(msg);
+      expect(sameBytes(floatBytesOf(await back), floatBytesOf(msg))).toBe(true);
+      expect(conns[0].streamedChunks).toBe(19);
+      expect(conns[0].bytesLandedInPlace).toBe(0);
+      expect(client.bytesLandedInPlace).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
+  });
+
   it('streams every chunk on both sides of a real connection and round-trips bit-exact', async () => {
     const conns: SocketTransport[] = [];
     const srv = await startWsServer({
