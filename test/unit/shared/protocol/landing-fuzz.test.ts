@@ -25,6 +25,7 @@ let server: WsServer;
 const connections: SocketTransport[] = [];
 const received: Message[][] = [];
 const failures: unknown[] = [];
+const recordFailure = (err: unknown): void => void failures.push(err);
 
 beforeAll(async () => {
   server = await startWsServer({
@@ -38,9 +39,10 @@ beforeAll(async () => {
       conn.onMessage((m) => void got.push(m));
     },
   });
-  process.on('uncaughtException', (err) => void failures.push(err));
+  process.on('uncaughtException', recordFailure);
 });
 afterAll(async () => {
+  process.off('uncaughtException', recordFailure);
   await server.close();
 });
 
