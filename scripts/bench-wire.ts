@@ -68,9 +68,9 @@ import { fileURLToPath } from 'node:url';
 import { blobToFloat32, float32Blob, int32Blob } from '../shared/codec.js';
 import { makeMessage, makeReply } from '../shared/protocol/build.js';
 import type { Message } from '../shared/protocol/messages.js';
-import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES, crc32Of } from '../shared/protocol/chunking.js';
+import { DEFAULT_CHUNK_SIZE_BYTES, CHUNK_HEADER_SLACK_BYTES } from '../shared/protocol/chunking.js';
 import { TSX_IMPORT_URL } from '../shared/tsx-loader.js';
-import { CRC32_IMPLEMENTATION, CRC32_IMPLEMENTATIONS, loadCrc32 } from '../shared/checksum.js';
+import { CRC32_IMPLEMENTATION, CRC32_IMPLEMENTATIONS, crc32, loadCrc32 } from '../shared/checksum.js';
 import { landReadsInPlace } from '../shared/protocol/socket-read-landing.js';
 import { READS_IN_PLACE } from '../shared/protocol/ws-attach.js';
 import { startWsServer, type ServerConnection } from '../coordinator/transport-ws.js';
@@ -497,7 +497,7 @@ async function main(): Promise<void> {
     const crcTimes: number[] = [];
     for (let r = 0; r <= nRuns; r++) {
       const t0 = performance.now();
-      crc32Of(payload);
+      crc32(payload);
       if (r > 0) crcTimes.push(performance.now() - t0);
     }
 

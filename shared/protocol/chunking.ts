@@ -84,11 +84,6 @@ export function parseChunkFrame(value: unknown): ChunkFrame {
   return parsed.data as ChunkFrame;
 }
 
-/** CRC-32 (zlib polynomial) of `bytes`, unsigned; `initial` continues the CRC of bytes before them. @default 0 */
-export function crc32Of(bytes: Uint8Array, initial = 0): number {
-  return crc32(bytes, initial) >>> 0;
-}
-
 // The chunk header as fixed msgpack bytes: map of 8, then the keys in order, numbers as uint32 / float64.
 const KEY_BYTES = new Map<string, Uint8Array>(
   ['v', 'kind', 'transferId', 'index', 'count', 'totalBytes', 'data', 'crc32'].map((k) => [k, Buffer.from([0xa0 | k.length, ...Buffer.from(k)])]),
@@ -184,7 +179,7 @@ export function encodeChunkFrame(
   const out = into && into.byteLength >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   out.set(header, 0);
   out.set(data, header.byteLength);
-  out.set(encodeChunkTrailer(crc32Of(data)), header.byteLength + data.byteLength);
+  out.set(encodeChunkTrailer(crc32(data)), header.byteLength + data.byteLength);
   return out;
 }
 

@@ -19,10 +19,11 @@
  * (the transport drops the peer with 4005). A send resolves only once the socket has taken all its bytes,
  * since they are views of the caller's tensors: do not mutate those until the send resolves.
  */
+import { crc32 } from '../checksum.js';
 import { ErrorCode, OrchestratorError } from '../errors.js';
 import { encodeMessageSegments } from '../codec.js';
 import type { Message } from './messages.js';
-import { crc32Of, encodeChunkHeader, encodeChunkTrailer } from './chunking.js';
+import { encodeChunkHeader, encodeChunkTrailer } from './chunking.js';
 
 /** Default send high-water mark: `send` waits for the OS when more than this many bytes are queued. */
 export const DEFAULT_HIGH_WATER_MARK_BYTES = 4 * 1024 * 1024;
@@ -182,13 +183,13 @@ export class SendQueue {
         let crc = 0;
         for (const piece of pieces) {
           sendFragment(piece, false);
-          crc = crc32Of(piece, crc);
+          crc = crc32(piece, crc);
         }
         sendFragment(encodeChunkTrailer(crc), true, done);
       };
     }
     let crc = 0;
-    for (const piece of pieces) crc = crc32Of(piece, crc);
+    for (const piece of pieces) crc = crc32(piece, crc);
     return this.sendParts([header, ...pieces, encodeChunkTrailer(crc)]);
   }
 

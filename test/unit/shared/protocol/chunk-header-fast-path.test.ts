@@ -4,10 +4,11 @@
  * what the general decode of the joined frame gives; anything else (values the schema refuses, lengths that do
  * not add up) is left to the caller, which joins the fragments and decodes them the general way, with its errors.
  */
+import { crc32 } from '../../../../shared/checksum.js';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../../../shared/codec.js';
 import { ErrorCode } from '../../../../shared/errors.js';
-import { crc32Of, encodeChunkHeader, encodeChunkTrailer, parseChunkFrame, parseFragmentedChunk } from '../../../../shared/protocol/chunking.js';
+import { encodeChunkHeader, encodeChunkTrailer, parseChunkFrame, parseFragmentedChunk } from '../../../../shared/protocol/chunking.js';
 
 /** The general path: the joined frame, decoded and checked by the schema. */
 function generalFrame(fragments: readonly Uint8Array[]): ReturnType<typeof parseChunkFrame> {
@@ -16,7 +17,7 @@ function generalFrame(fragments: readonly Uint8Array[]): ReturnType<typeof parse
 
 describe('parseFragmentedChunk fast path', () => {
   const data = [new Uint8Array(3000).fill(7), new Uint8Array(1000).fill(9)];
-  const crc = crc32Of(data[1], crc32Of(data[0]));
+  const crc = crc32(data[1], crc32(data[0]));
   const cases: [number, number, number, number][] = [
     [0, 0, 1, 4000],
     [5, 2, 3, 12_000],

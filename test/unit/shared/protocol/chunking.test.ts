@@ -1,9 +1,9 @@
+import { crc32 } from '../../../../shared/checksum.js';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../../../shared/codec.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import {
   ChunkReassembler,
-  crc32Of,
   encodeChunkFrame,
   isChunkLike,
   parseChunkFrame,
@@ -31,7 +31,7 @@ describe('chunk frames', () => {
   it('encode as valid msgpack that decodes back to the header and a view of the data', () => {
     const data = randomBytes(1000, 1);
     const frame = chunksOf(data, 4096, 7)[0];
-    expect(frame).toMatchObject({ v: 1, kind: 'chunk', transferId: 7, index: 0, count: 1, totalBytes: 1000, crc32: crc32Of(data) });
+    expect(frame).toMatchObject({ v: 1, kind: 'chunk', transferId: 7, index: 0, count: 1, totalBytes: 1000, crc32: crc32(data) });
     expect(frame.data).toEqual(data);
   });
 

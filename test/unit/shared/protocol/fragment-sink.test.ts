@@ -3,12 +3,13 @@
  * attachWebSocket): delivered bit-exact, checked (CRC, declared sizes, limits) with the same errors and close
  * codes as the whole-message path, other messages collected as before; and used over real loopback sockets.
  */
+import { crc32 } from '../../../../shared/checksum.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startWsServer, type WsServer } from '../../../../coordinator/transport-ws.js';
 import { blobToFloat32, decodeFrame, encodeMessage, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
 import { ErrorCode } from '../../../../shared/errors.js';
 import { makeMessage } from '../../../../shared/protocol/build.js';
-import { crc32Of, encodeChunkHeader, encodeChunkTrailer, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
+import { encodeChunkHeader, encodeChunkTrailer, MAX_CHUNK_SIZE_BYTES, MIN_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
 import { FragmentSink } from '../../../../shared/protocol/fragment-sink.js';
 import type { Message } from '../../../../shared/protocol/messages.js';
 import { SocketTransport, type SocketSink } from '../../../../shared/protocol/socket-transport.js';
@@ -62,7 +63,7 @@ function chunkMessages(msg: Message, chunkSizeBytes: number, transferId = 0): Ui
     const data = frame.subarray(i * chunkSizeBytes, Math.min(frame.byteLength, (i + 1) * chunkSizeBytes));
     const fragments: Uint8Array[] = [encodeChunkHeader(transferId, i, count, frame.byteLength, data.byteLength)];
     for (let at = 0; at < data.byteLength; at += PIECE_BYTES) fragments.push(data.subarray(at, Math.min(data.byteLength, at + PIECE_BYTES)));
-    fragments.push(encodeChunkTrailer(crc32Of(data)));
+    fragments.push(encodeChunkTrailer(crc32(data)));
     out.push(fragments);
   }
   return out;
@@ -163,7 +164,7 @@ describe('FragmentSink', () => {
     const count = Math.ceil(frame.byteLength / MIN_CHUNK_SIZE_BYTES);
     for (let i = 0; i < count; i++) {
       const data = frame.subarray(i * MIN_CHUNK_SIZE_BYTES, Math.min(frame.byteLength, (i + 1) * MIN_CHUNK_SIZE_BYTES));
-      const chunk = { v: 1, kind: 'chunk', transferId: 0, index: i, count, totalBytes: frame.byteLength, crc32: crc32Of(data), data };
+      const chunk = { v: 1, kind: 'chunk', transferId: 0, index: i, count, totalBytes: frame.byteLength, crc32: crc32(data), data };
       const bytes = encodeMessage(chunk as unknown as Message);
       const headerBytes = bytes.byteLength - data.byteLength;
       const sink = feed(transport, [bytes.subarray(0, headerBytes), bytes.subarray(headerBytes)]);

@@ -8,13 +8,14 @@
  *
  * Size: SWARMTUNE_LANDING_FUZZ_RUNS transfers (default 40; 300 take about 16 s here).
  */
+import { crc32 } from '../../../../shared/checksum.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startWsServer, type WsServer } from '../../../../coordinator/transport-ws.js';
 import { blobToFloat32, encodeMessageSegments, float32Blob } from '../../../../shared/codec.js';
 import { makeMessage } from '../../../../shared/protocol/build.js';
-import { crc32Of, encodeChunkHeader, encodeChunkTrailer, CHUNK_HEADER_SLACK_BYTES, MAX_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
+import { encodeChunkHeader, encodeChunkTrailer, CHUNK_HEADER_SLACK_BYTES, MAX_CHUNK_SIZE_BYTES } from '../../../../shared/protocol/chunking.js';
 import { SUBPROTOCOL, type Message } from '../../../../shared/protocol/messages.js';
 import type { SocketTransport } from '../../../../shared/protocol/socket-transport.js';
 
@@ -59,7 +60,7 @@ function chunkedFragments(frame: Uint8Array, chunkBytes: number, pieceBytes: num
   const out: (Uint8Array | 'ping')[][] = [];
   for (let i = 0; i < count; i++) {
     let data: Uint8Array = frame.subarray(i * chunkBytes, Math.min(frame.byteLength, (i + 1) * chunkBytes));
-    const crc = crc32Of(data);
+    const crc = crc32(data);
     const declared = data.byteLength;
     const faulty = i === faultyChunk ? fault : 'none';
     if (faulty === 'flipped byte') {

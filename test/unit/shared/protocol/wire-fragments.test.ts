@@ -3,6 +3,7 @@
  * WebSocket fragments without joining them, reassembly from parts, the chunk size a run sets, and `release` of
  * messages joined from fragments. Real loopback sockets; raw `ws` clients to look at what goes on the wire.
  */
+import { crc32 } from '../../../../shared/checksum.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startWsServer, type ServerConnection, type WsServer } from '../../../../coordinator/transport-ws.js';
@@ -14,7 +15,6 @@ import {
   ChunkError,
   ChunkReassembler,
   CHUNK_TRAILER_BYTES,
-  crc32Of,
   encodeChunkHeader,
   encodeChunkTrailer,
   MAX_CHUNK_SIZE_BYTES,
@@ -124,10 +124,10 @@ describe('encodeMessageSegments', () => {
 describe('fragmented chunk frames', () => {
   const data = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 31) & 0xff);
   const parts = [data.subarray(0, 1000), data.subarray(1000, 70_000), data.subarray(70_000)];
-  const crc = parts.reduce((c, p) => crc32Of(p, c), 0);
+  const crc = parts.reduce((c, p) => crc32(p, c), 0);
 
   it('reads the header fragment alone and reassembles from the data parts, CRC over all of them from the trailer', () => {
-    expect(crc).toBe(crc32Of(data));
+    expect(crc).toBe(crc32(data));
     const header = encodeChunkHeader(7, 0, 1, data.byteLength, data.byteLength);
     const read = parseFragmentedChunk([header, ...parts, encodeChunkTrailer(crc)]);
     expect(read?.head).toMatchObject({ transferId: 7, index: 0, count: 1, totalBytes: data.byteLength, crc32: crc });
