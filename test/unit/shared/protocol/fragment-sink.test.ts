@@ -222,19 +222,25 @@ describe('FragmentSink', () => {
   });
 });
 
+/** A coordinator server on loopback, chunking at 64 KiB, that echoes every message; its connections in `conns`. */
+async function echoServer(): Promise<{ srv: WsServer; conns: SocketTransport[] }> {
+  const conns: SocketTransport[] = [];
+  const srv = await startWsServer({
+    port: 0,
+    chunkSizeBytes: MIN_CHUNK_SIZE_BYTES,
+    maxPayloadBytes: MAX_CHUNK_SIZE_BYTES,
+    onConnection: (conn) => {
+      conns.push(conn as unknown as SocketTransport);
+      conn.onMessage((msg) => conn.send(msg));
+    },
+  });
+  servers.push(srv);
+  return { srv, conns };
+}
+
 describe('FragmentSink over WebSockets', () => {
   it('with a worker that masks its frames: the coordinator takes them through ws (unmasked), the worker lands reads in place', async () => {
-    const conns: SocketTransport[] = [];
-    const srv = await startWsServer({
-      port: 0,
-      chunkSizeBytes: MIN_CHUNK_SIZE_BYTES,
-      maxPayloadBytes: MAX_CHUNK_SIZE_BYTES,
-      onConnection: (conn) => {
-        conns.push(conn as unknown as SocketTransport);
-        conn.onMessage((msg) => conn.send(msg));
-      },
-    });
-    servers.push(srv);
+    const { srv, conns } = await echoServer();
     const client = (await connectWs(srv.url, { pingTimeoutMs: 0, maskFrames: true })) as unknown as SocketTransport;
     try {
       client.setChunkSizeBytes(MIN_CHUNK_SIZE_BYTES);
@@ -251,17 +257,7 @@ describe('FragmentSink over WebSockets', () => {
   });
 
   it('streams every chunk on both sides of a real connection and round-trips bit-exact', async () => {
-    const conns: SocketTransport[] = [];
-    const srv = await startWsServer({
-      port: 0,
-      chunkSizeBytes: MIN_CHUNK_SIZE_BYTES,
-      maxPayloadBytes: MAX_CHUNK_SIZE_BYTES,
-      onConnection: (conn) => {
-        conns.push(conn as unknown as SocketTransport);
-        conn.onMessage((msg) => conn.send(msg));
-      },
-    });
-    servers.push(srv);
+    const { srv, conns } = await echoServer();
     const client = (await connectWs(srv.url, { pingTimeoutMs: 0 })) as unknown as SocketTransport;
     try {
       client.setChunkSizeBytes(MIN_CHUNK_SIZE_BYTES);
