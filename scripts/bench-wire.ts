@@ -173,6 +173,11 @@ function median(xs: number[]): number {
 const PATHS = ['ws', 'tcp', 'tcpInPlace'] as const;
 type Path = (typeof PATHS)[number];
 
+/** One `make()` per path. */
+function perPath<T>(make: () => T): Record<Path, T> {
+  return { ws: make(), tcp: make(), tcpInPlace: make() };
+}
+
 const tinyBatch = () => ({
   batchSize: 1,
   seqLen: 1,
@@ -415,12 +420,13 @@ async function main(): Promise<void> {
 
     // Two designs, both in this run. Phases (reported as ws_vs_tcp and ws_vs_tcp_in_place): ws, TCP, TCP in place,
     // TCP in place, TCP, ws blocks of round trips (ABCCBA, so a steady drift in load cancels), the first `warmup`
-    // of each block untimed: each path measured in its own steady state, as a training run uses it. Interleaved (ws_vs_tcp_interleaved, _paired): ws and TCP round trips
-    // alternate one by one, the order flipping every run, so both see the same moment of load; but each round trip
-    // then runs right after the other path's (its socket buffers, its garbage, caches holding the other path's
-    // code and data: ws's per-message parse and encode cost ~10x more cold), which at 10 MB slows ws and speeds
-    // TCP here (both measured alone: ws about equal to TCP), so it is reported beside, not instead.
-    const gcWindows = { ws: [] as [number, number][], tcp: [] as [number, number][], tcpInPlace: [] as [number, number][] };
+    // of each block untimed: each path measured in its own steady state, as a training run uses it. Interleaved
+    // (ws_vs_tcp_interleaved, _paired): ws and TCP round trips alternate one by one, the order flipping every
+    // run, so both see the same moment of load; but each round trip then runs right after the other path's (its
+    // socket buffers, its garbage, caches holding the other path's code and data: ws's per-message parse and
+    // encode cost ~10x more cold), which at 10 MB slows ws and speeds TCP here (both measured alone: ws about
+    // equal to TCP), so it is reported beside, not instead.
+    const gcWindows = perPath((): [number, number][] => []);
     let r = 0;
     const timed = async <T>(f: () => Promise<T>): Promise<{ value: T; cpu: number; faults: { own: number; other: number }; window: [number, number] }> => {
       const c0 = cpuMs(child.pid);
@@ -436,24 +442,17 @@ async function main(): Promise<void> {
     // Both paths settle first, alternating, untimed in the figures: on this machine each needs some 20-30 round
     // trips of a size before its time levels off (the kernel growing each socket's buffers, V8 optimising the
     // code and growing its young generation), and the first block would otherwise take that for ws alone.
-    const settle = { ws: [] as number[], tcp: [] as number[], tcpInPlace: [] as number[] };
+    const settle = perPath((): number[] => []);
     const settleTrips = mb >= 100 ? Math.min(settleRoundTrips, 10) : settleRoundTrips;
     for (let k = 0; k < settleTrips; k++, r++) {
       for (const path of k % 2 === 0 ? PATHS : [...PATHS].reverse()) settle[path].push(await roundTrip(path, r));
     }
-    const noFaults = () => ({ own: 0, other: 0 });
-    const phase = {
-      ws: [] as number[],
-      tcp: [] as number[],
-      tcpInPlace: [] as number[],
-      cpu: { ws: 0, tcp: 0, tcpInPlace: 0 },
-      faults: { ws: noFaults(), tcp: noFaults(), tcpInPlace: noFaults() },
-    };
+    const phase = { ...perPath((): number[] => []), cpu: perPath(() => 0), faults: perPath(() => ({ own: 0, other: 0 })) };
     const perBlock = Math.ceil(nRuns / 2);
     const cycleRatios: number[] = [];
     const landedBefore = (conn as unknown as SocketTransport).bytesLandedInPlace;
     for (let c = 0; c < cycles; c++) {
-      const cycle = { ws: [] as number[], tcp: [] as number[], tcpInPlace: [] as number[] };
+      const cycle = perPath((): number[] => []);
       for (const path of [...PATHS, ...[...PATHS].reverse()]) {
         for (let i = 0; i < warmup + perBlock; i++, r++) {
           const { value: dt, cpu, faults, window } = await timed(() => roundTrip(path, r));

@@ -52,6 +52,11 @@ interface Transfer {
   filled: number;
 }
 
+/** Data bytes the chunk declares that have not come yet. */
+function dataBytesLeft(progress: ChunkInProgress): number {
+  return progress.transfer.filled + progress.dataBytes - progress.at;
+}
+
 /**
  * Reassembles chunked transfers of one connection. Memory is reserved when a transfer's first chunk
  * arrives (`totalBytes`), bounded by the limits; a transfer is delivered only when every chunk arrived with
@@ -143,7 +148,7 @@ export class ChunkReassembler {
    */
   add(progress: ChunkInProgress, part: Uint8Array): void {
     const { chunk, transfer, trailer } = progress;
-    const dataLeft = transfer.filled + progress.dataBytes - progress.at;
+    const dataLeft = dataBytesLeft(progress);
     let data = part;
     if (part.byteLength > dataLeft) {
       const extra = part.byteLength - dataLeft;
@@ -165,8 +170,7 @@ export class ChunkReassembler {
    * {@link add} copies from. Undefined when no data bytes are left (the trailer is not data).
    */
   landing(progress: ChunkInProgress, maxBytes: number): Uint8Array | undefined {
-    const dataLeft = progress.transfer.filled + progress.dataBytes - progress.at;
-    const bytes = Math.min(dataLeft, maxBytes);
+    const bytes = Math.min(dataBytesLeft(progress), maxBytes);
     return bytes > 0 ? progress.transfer.buffer.subarray(progress.at, progress.at + bytes) : undefined;
   }
 
@@ -177,8 +181,7 @@ export class ChunkReassembler {
    */
   addLanded(progress: ChunkInProgress, view: Uint8Array, n: number): boolean {
     const { buffer } = progress.transfer;
-    const dataLeft = progress.transfer.filled + progress.dataBytes - progress.at;
-    if (view.buffer !== buffer.buffer || view.byteOffset !== buffer.byteOffset + progress.at || n > view.byteLength || n > dataLeft) return false;
+    if (view.buffer !== buffer.buffer || view.byteOffset !== buffer.byteOffset + progress.at || n > view.byteLength || n > dataBytesLeft(progress)) return false;
     progress.crc = crc32(view.subarray(0, n), progress.crc);
     progress.at += n;
     return true;

@@ -71,8 +71,8 @@ export class FragmentSink extends Array<Uint8Array> {
    * refused, or has no data bytes left (./socket-read-landing.ts).
    */
   landing(maxBytes: number): Uint8Array | undefined {
-    if (!this.streaming || this.error !== undefined || !this.progress) return undefined;
-    return this.hooks.landing(this.progress, maxBytes);
+    const progress = this.takingProgress;
+    return progress && this.hooks.landing(progress, maxBytes);
   }
 
   /**
@@ -81,8 +81,13 @@ export class FragmentSink extends Array<Uint8Array> {
    * come through {@link push}).
    */
   takeLanded(view: Uint8Array, n: number): boolean {
-    if (!this.streaming || this.error !== undefined || !this.progress) return false;
-    return this.hooks.addLanded(this.progress, view, n);
+    const progress = this.takingProgress;
+    return progress !== undefined && this.hooks.addLanded(progress, view, n);
+  }
+
+  /** The chunk being streamed, while it still takes data (not refused). */
+  private get takingProgress(): ChunkInProgress | undefined {
+    return this.streaming && this.error === undefined ? this.progress : undefined;
   }
 
   /** Called by `ws` for each fragment (after the first, possibly for each piece of one), in order. Never throws. */

@@ -133,20 +133,15 @@ export function streamContinuationFrames(receiver: unknown, wantsPieces: (fragme
     this._messageLength = this._totalPayloadLength;
     this.dataMessage(cb);
   };
+  /** Whether a frame is being streamed with nothing buffered or pending: the socket's next bytes are its payload. */
+  const idleInsideFrame = (r: StreamableReceiver): boolean =>
+    streaming && r._state === GET_DATA && r._bufferedBytes === 0 && !r._errored && r.writableLength === 0;
   // A socket read that falls wholly inside the frame being streamed goes straight to the fragment list, without
   // ws's Writable machinery (a write, its callback and a nextTick per 64 KiB read). Anything else (the read
   // that ends the frame, a receiver with bytes or writes pending) takes ws's own path.
   const write = receiver.write;
   receiver.write = function writeRead(this: StreamableReceiver, chunk: Uint8Array, encoding?: unknown, cb?: unknown): boolean {
-    if (
-      !streaming ||
-      this._state !== GET_DATA ||
-      this._bufferedBytes !== 0 ||
-      this._errored ||
-      this.writableLength !== 0 ||
-      !(chunk instanceof Uint8Array) ||
-      chunk.length >= this._payloadLength
-    ) {
+    if (!idleInsideFrame(this) || !(chunk instanceof Uint8Array) || chunk.length >= this._payloadLength) {
       return write.call(this, chunk, encoding, cb);
     }
     const mask = nonZeroMask(this);
@@ -158,12 +153,11 @@ export function streamContinuationFrames(receiver: unknown, wantsPieces: (fragme
     return true;
   };
   /**
-   * Whether the receiver is in the middle of a streamed frame with nothing buffered or pending, so that the
-   * socket's next bytes are that frame's payload: those before its last byte may land in place (the last
-   * goes through ws, which ends the frame). Masked frames are left to ws (they would need unmasking in place).
+   * Whether the socket's next bytes may land in place: {@link idleInsideFrame}, with more than the frame's last
+   * byte to come (that one goes through ws, which ends the frame). Masked frames are left to ws (they would
+   * need unmasking in place).
    */
-  const readsInsideFrame = (r: StreamableReceiver): boolean =>
-    streaming && r._state === GET_DATA && r._bufferedBytes === 0 && !r._errored && r.writableLength === 0 && r._payloadLength > 1 && !nonZeroMask(r);
+  const readsInsideFrame = (r: StreamableReceiver): boolean => idleInsideFrame(r) && r._payloadLength > 1 && !nonZeroMask(r);
   return {
     next(): Uint8Array | undefined {
       const list = receiver._fragments;
